@@ -1,0 +1,35 @@
+"""vmfleet: the stack's fleet declaration -> checked plan -> components -> libvirt resources."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi.runtime
+
+from backends.libvirt import LibvirtBackend
+from backends.libvirt.probe import best_domain_type
+from components.fleet import Fleet
+from components.stack_state import PLACEMENT_OUTPUT, previous_placement
+from vmfleet.load import CONFIG_KEY, plan
+from vmfleet.problems import FleetDeclarationError
+
+config = pulumi.Config()
+namespace = f"{pulumi.get_project()}:"
+try:
+    fleet_plan = plan(
+        config.require_object(CONFIG_KEY),
+        source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
+        previous_placement=previous_placement(),
+        is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+    )
+except FleetDeclarationError as error:
+    raise pulumi.RunError(str(error)) from None
+
+fleet = Fleet(
+    "fleet",
+    fleet_plan,
+    backend=LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=best_domain_type),
+    password_hash=config.require_secret,
+)
+pulumi.export("inventory", fleet.inventory)
+pulumi.export("utilization", fleet.utilization)
+pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))

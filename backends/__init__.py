@@ -1,0 +1,1 @@
+"""Hypervisor backends: the only code that knows a provider."""

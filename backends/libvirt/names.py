@@ -1,0 +1,40 @@
+"""Names things get on a libvirt host. Every name starts with the stack's prefix, so stacks that
+share a host never collide, and none depends on anything but declared names (renames replace)."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def storage_pool(prefix: str) -> str:
+    return f"{prefix}-vmfleet"
+
+
+def base_volume(prefix: str, template: str, version: str) -> str:
+    return f"{prefix}-{template}-{version}.qcow2"
+
+
+def disk_volume(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}.qcow2"
+
+
+def cloudinit_volume(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}-cloudinit.iso"
+
+
+def network(prefix: str, segment: str) -> str:
+    return f"{prefix}-{segment}"
+
+
+def bridge(prefix: str, segment: str) -> str:
+    """Linux limits interface names to 15 characters, so the bridge name is a short digest."""
+    digest = hashlib.sha256(network(prefix, segment).encode()).hexdigest()[:10]
+    return f"vf{digest}"
+
+
+def nwfilter(prefix: str, segment: str) -> str:
+    return f"{prefix}-{segment}-fw"
+
+
+def domain(prefix: str, vm: str) -> str:
+    return f"{prefix}-{vm}"

@@ -1,0 +1,1 @@
+"""Backend-neutral Pulumi components: one concept each, wired together by `Fleet`."""

@@ -1,0 +1,103 @@
+"""What a hypervisor backend offers the components, and what it hands back.
+
+Components are backend-neutral: they decide what exists and how it is wired, then ask a backend
+(libvirt today, Proxmox later) to create the provider resources as their children. Handles carry
+only what other components need from a created thing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import pulumi
+
+from vmfleet.plan import VmInstance
+from vmfleet.spec import Firewall, Host, HostPool, Segment, Template
+
+
+@dataclass(frozen=True)
+class HostHandle:
+    """A host as reachable from Pulumi: its provider and where VM disks go."""
+
+    name: str
+    pool: str
+    provider: pulumi.ProviderResource
+    storage: pulumi.Output[str]
+    domain_type: str
+
+
+@dataclass(frozen=True)
+class ImageHandle:
+    """A template's base image on one host; VM disks are copy-on-write clones of it."""
+
+    template: str
+    host: str
+    image_id: pulumi.Output[str]
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class NetworkHandle:
+    """A segment's network on one host, by the name VM interfaces attach to."""
+
+    segment: str
+    host: str
+    network_name: str
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class FilterHandle:
+    """A segment's firewall on one host, by the name VM interfaces reference."""
+
+    segment: str
+    host: str
+    filter_name: str
+    resource: pulumi.Resource
+
+
+@dataclass(frozen=True)
+class VmRequest:
+    """Everything a backend needs to build one VM."""
+
+    vm: VmInstance
+    host: HostHandle
+    image: ImageHandle
+    networks: Sequence[NetworkHandle]
+    filters: Mapping[str, FilterHandle]
+    metadata: str
+    user_data: pulumi.Input[str]
+    meta_data: str
+
+
+@dataclass(frozen=True)
+class VmHandle:
+    """A created VM: its backend id and the resource that is the VM itself."""
+
+    name: str
+    host: str
+    vm_id: pulumi.Output[str]
+    resource: pulumi.Resource
+
+
+class Backend(Protocol):
+    """A hypervisor platform. Every resource it creates is a child of `parent`."""
+
+    def host(self, pool: HostPool, host: Host, parent: pulumi.Resource) -> HostHandle: ...
+
+    def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle: ...
+
+    def segment_network(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle: ...
+
+    def firewall_filter(
+        self,
+        firewall: Firewall,
+        segment_cidrs: Mapping[str, ipaddress.IPv4Network],
+        host: HostHandle,
+        parent: pulumi.Resource,
+    ) -> FilterHandle: ...
+
+    def virtual_machine(self, request: VmRequest, parent: pulumi.Resource) -> VmHandle: ...

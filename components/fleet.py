@@ -1,0 +1,128 @@
+"""The whole estate of a stack: host pools, templates, segments, firewalls and VMs, wired."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Optional
+
+import pulumi
+
+from components.backend import Backend, HostHandle
+from components.firewall import Firewall
+from components.host_pool import HostPool
+from components.network_segment import NetworkSegment
+from components.tagged_vm import TaggedVm
+from components.vm_template import VmTemplate
+from vmfleet.load import FleetPlan
+
+
+class Fleet(pulumi.ComponentResource):
+    """Builds a checked, placed `FleetPlan` through a backend; children only where VMs need them."""
+
+    inventory: dict[str, Any]
+    """Each VM: host, pool, segments, size, template, tags and expiry (plain values)."""
+    utilization: dict[str, Any]
+    """Allocated against capacity per host, and the fleet's consolidation figures."""
+    vms: dict[str, TaggedVm]
+
+    def __init__(
+        self,
+        name: str,
+        plan: FleetPlan,
+        backend: Backend,
+        password_hash: Callable[[str], pulumi.Output[str]],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("vmfleet:fleet:Fleet", name, None, opts)
+        fleet, placement = plan.fleet, plan.placement
+        child = pulumi.ResourceOptions(parent=self)
+
+        hosts: dict[str, HostHandle] = {}
+        for pool in fleet.host_pools:
+            hosts |= HostPool(f"{name}-{pool.name}", pool, backend, child).hosts
+
+        # A template's image, a segment's network and its firewall exist only on hosts with a VM
+        # that uses them, in host declaration order.
+        used_by_template: dict[str, set[str]] = {template.name: set() for template in fleet.templates}
+        used_by_segment: dict[str, set[str]] = {segment.name: set() for segment in fleet.segments}
+        for vm in plan.instances:
+            used_by_template[vm.template].add(placement.host_of[vm.name])
+            for segment_name in vm.segments:
+                used_by_segment[segment_name].add(placement.host_of[vm.name])
+
+        def hosts_in(names: set[str]) -> list[HostHandle]:
+            return [handle for host_name, handle in hosts.items() if host_name in names]
+
+        templates = {
+            template.name: VmTemplate(
+                f"{name}-{template.name}",
+                template,
+                hosts_in(used_by_template[template.name]),
+                backend,
+                child,
+            )
+            for template in fleet.templates
+        }
+        segments = {
+            segment.name: NetworkSegment(
+                f"{name}-{segment.name}",
+                segment,
+                hosts_in(used_by_segment[segment.name]),
+                backend,
+                child,
+            )
+            for segment in fleet.segments
+        }
+        segment_cidrs = {segment.name: segment.cidr for segment in fleet.segments}
+        firewalls = {
+            firewall.segment: Firewall(
+                f"{name}-{firewall.segment}-firewall",
+                firewall,
+                segment_cidrs,
+                hosts_in(used_by_segment[firewall.segment]),
+                backend,
+                child,
+            )
+            for firewall in fleet.firewalls
+        }
+
+        template_specs = {template.name: template for template in fleet.templates}
+        self.vms = {}
+        for vm in plan.instances:
+            host_name = placement.host_of[vm.name]
+            self.vms[vm.name] = TaggedVm(
+                f"{name}-{vm.name}",
+                vm,
+                template_specs[vm.template],
+                hosts[host_name],
+                templates[vm.template].images[host_name],
+                [segments[segment].networks[host_name] for segment in vm.segments],
+                {s: firewalls[s].filters[host_name] for s in vm.segments if s in firewalls},
+                {
+                    user.name: password_hash(user.password_secret)
+                    for user in vm.cloud_init.users
+                    if user.password_secret
+                },
+                backend,
+                child,
+            )
+
+        self.inventory = {
+            vm.name: {
+                "host": placement.host_of[vm.name],
+                "pool": vm.pool,
+                "segments": list(vm.segments),
+                "firewalled_segments": [s for s in vm.segments if s in firewalls],
+                "size": vm.size,
+                "vcpus": vm.vcpus,
+                "memory_mib": vm.memory_mib,
+                "disk_gib": vm.disk_gib,
+                "template": vm.template,
+                "template_version": template_specs[vm.template].version,
+                "tags": dict(vm.tags),
+                "expires": vm.expires,
+            }
+            for vm in plan.instances
+        }
+        self.utilization = placement.utilization()
+        self.register_outputs({"inventory": self.inventory, "utilization": self.utilization})

@@ -1,0 +1,59 @@
+"""From the raw stack config value to a checked, placed plan, or one error listing every problem."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from vmfleet import validate
+from vmfleet.placement import Placement, PlacementError, place
+from vmfleet.plan import VmInstance, expand
+from vmfleet.problems import FleetDeclarationError, Problem, from_validation_error
+from vmfleet.spec import Fleet
+
+CONFIG_KEY = "fleet"
+"""The stack config key (`vmfleet:fleet`) that holds the declaration."""
+
+
+@dataclass(frozen=True)
+class FleetPlan:
+    """A declaration that passed every check, its VMs and where they run."""
+
+    fleet: Fleet
+    instances: Sequence[VmInstance]
+    placement: Placement
+
+
+def parse(raw: Any, source: str) -> Fleet:
+    """The typed declaration, or FleetDeclarationError naming every shape error."""
+    if not isinstance(raw, Mapping):
+        raise FleetDeclarationError(
+            [Problem("(top level)", f"expected a mapping of sections, found {type(raw).__name__}")], source
+        )
+    try:
+        return Fleet.model_validate(raw)
+    except ValidationError as error:
+        raise FleetDeclarationError(from_validation_error(error), source) from None
+
+
+def plan(
+    raw: Any,
+    *,
+    source: str = "the fleet declaration",
+    previous_placement: Mapping[str, str] | None = None,
+    is_secret: Callable[[str], bool] | None = None,
+) -> FleetPlan:
+    """Parse, check and place; raises FleetDeclarationError before anything is deployed."""
+    fleet = parse(raw, source)
+    found = validate.problems(fleet, is_secret)
+    if found:
+        raise FleetDeclarationError(found, source)
+    instances = expand(fleet)
+    try:
+        placement = place(fleet, instances, previous_placement)
+    except PlacementError as error:
+        raise FleetDeclarationError([Problem("host_pools", str(error))], source) from None
+    return FleetPlan(fleet=fleet, instances=instances, placement=placement)

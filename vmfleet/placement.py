@@ -1,0 +1,170 @@
+"""Which host each VM runs on: deterministic, capacity-aware, sticky.
+
+Rules, in order:
+1. A VM pinned to a host goes there.
+2. A VM that already runs somewhere (its host in the previous deployment's placement) stays there
+   while that host is still in its pool and still has room; so adding VMs never moves existing ones.
+3. Every other VM, in declaration order, goes to the host of its pool that keeps the most headroom
+   (the smaller of its free vCPU and free memory fractions after placement); ties go to the host
+   declared first.
+Capacity is physical cores and memory times the pool's overcommit ratios. If anything does not fit,
+`place` raises with demand against capacity for every host of the pool, before any resource exists.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vmfleet.plan import VmInstance
+from vmfleet.spec import Fleet, Host, HostPool
+
+
+@dataclass
+class HostLoad:
+    """A host's capacity and what has been placed on it so far."""
+
+    pool: str
+    host: Host
+    vcpu_capacity: int
+    memory_capacity_mib: int
+    vms: list[VmInstance] = field(default_factory=list)
+
+    @property
+    def vcpus(self) -> int:
+        return sum(vm.vcpus for vm in self.vms)
+
+    @property
+    def memory_mib(self) -> int:
+        return sum(vm.memory_mib for vm in self.vms)
+
+    def fits(self, vm: VmInstance) -> bool:
+        return (
+            self.vcpus + vm.vcpus <= self.vcpu_capacity and self.memory_mib + vm.memory_mib <= self.memory_capacity_mib
+        )
+
+    def headroom_after(self, vm: VmInstance) -> float:
+        free_cpu = (self.vcpu_capacity - self.vcpus - vm.vcpus) / self.vcpu_capacity
+        free_memory = (self.memory_capacity_mib - self.memory_mib - vm.memory_mib) / self.memory_capacity_mib
+        return min(free_cpu, free_memory)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The outcome: each VM's host, and every host's load."""
+
+    host_of: Mapping[str, str]
+    loads: Sequence[HostLoad]
+
+    def utilization(self) -> dict[str, object]:
+        """Allocated against capacity per host, and how consolidated the fleet is."""
+        hosts = {}
+        for load in self.loads:
+            hosts[load.host.name] = {
+                "pool": load.pool,
+                "vms": len(load.vms),
+                "vcpus_allocated": load.vcpus,
+                "vcpus_capacity": load.vcpu_capacity,
+                "physical_cores": load.host.cpu_cores,
+                "memory_mib_allocated": load.memory_mib,
+                "memory_mib_capacity": load.memory_capacity_mib,
+                "cpu_overcommit_used": round(load.vcpus / load.host.cpu_cores, 2),
+                "memory_used_percent": round(100 * load.memory_mib / load.host.memory_mib, 1),
+            }
+        busy = [load for load in self.loads if load.vms]
+        vm_count = sum(len(load.vms) for load in self.loads)
+        cores = sum(load.host.cpu_cores for load in busy)
+        return {
+            "hosts": hosts,
+            "fleet": {
+                "vms": vm_count,
+                "hosts_in_use": len(busy),
+                "hosts_total": len(self.loads),
+                "vms_per_host": round(vm_count / len(busy), 2) if busy else 0.0,
+                "vcpus_per_core": round(sum(load.vcpus for load in busy) / cores, 2) if cores else 0.0,
+            },
+        }
+
+
+class PlacementError(Exception):
+    """The fleet does not fit its host pools; the message is a capacity report."""
+
+
+def host_loads(pool: HostPool) -> list[HostLoad]:
+    """Empty loads for a pool's hosts, with capacity after overcommit (rounded down)."""
+    return [
+        HostLoad(
+            pool=pool.name,
+            host=host,
+            vcpu_capacity=math.floor(host.cpu_cores * pool.cpu_overcommit),
+            memory_capacity_mib=math.floor(host.memory_mib * pool.memory_overcommit),
+        )
+        for host in pool.hosts
+    ]
+
+
+def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, str] | None = None) -> Placement:
+    """Assign every instance to a host; `previous` maps VM names to the hosts they run on now."""
+    previous = previous or {}
+    loads = {pool.name: host_loads(pool) for pool in fleet.host_pools}
+    unplaced: list[VmInstance] = []
+    pending: list[VmInstance] = []
+
+    for vm in instances:
+        pool_loads = loads[vm.pool]
+        if vm.pinned_host is not None:
+            target = next(load for load in pool_loads if load.host.name == vm.pinned_host)
+            (target.vms if target.fits(vm) else unplaced).append(vm)
+        else:
+            pending.append(vm)
+
+    still_pending = []
+    for vm in pending:
+        earlier = next((ld for ld in loads[vm.pool] if ld.host.name == previous.get(vm.name)), None)
+        if earlier is not None and earlier.fits(vm):
+            earlier.vms.append(vm)
+        else:
+            still_pending.append(vm)
+
+    for vm in still_pending:
+        candidates = [load for load in loads[vm.pool] if load.fits(vm)]
+        if not candidates:
+            unplaced.append(vm)
+            continue
+        best = max(candidates, key=lambda load: load.headroom_after(vm))
+        best.vms.append(vm)
+
+    if unplaced:
+        raise PlacementError(_capacity_report(unplaced, loads))
+    all_loads = [load for pool in fleet.host_pools for load in loads[pool.name]]
+    host_of = {vm.name: load.host.name for load in all_loads for vm in load.vms}
+    return Placement(host_of={vm.name: host_of[vm.name] for vm in instances}, loads=all_loads)
+
+
+def _capacity_report(unplaced: Sequence[VmInstance], loads: Mapping[str, list[HostLoad]]) -> str:
+    lines = []
+    for pool_name in sorted({vm.pool for vm in unplaced}):
+        missing = [vm for vm in unplaced if vm.pool == pool_name]
+        demand_cpu = sum(ld.vcpus for ld in loads[pool_name]) + sum(vm.vcpus for vm in missing)
+        demand_mem = sum(ld.memory_mib for ld in loads[pool_name]) + sum(vm.memory_mib for vm in missing)
+        cap_cpu = sum(ld.vcpu_capacity for ld in loads[pool_name])
+        cap_mem = sum(ld.memory_capacity_mib for ld in loads[pool_name])
+        lines.append(
+            f"host pool {pool_name!r} cannot hold its VMs: demand {demand_cpu} vCPU / {demand_mem} MiB "
+            f"against capacity {cap_cpu} vCPU / {cap_mem} MiB (after overcommit)."
+        )
+        lines.append("  per host (placed so far / capacity):")
+        for load in loads[pool_name]:
+            lines.append(
+                f"    {load.host.name}: {load.vcpus}/{load.vcpu_capacity} vCPU, "
+                f"{load.memory_mib}/{load.memory_capacity_mib} MiB, {len(load.vms)} VMs"
+            )
+        lines.append("  did not fit:")
+        for vm in missing:
+            where = f" (pinned to {vm.pinned_host})" if vm.pinned_host else ""
+            lines.append(f"    {vm.name} from {vm.config_path}: {vm.vcpus} vCPU, {vm.memory_mib} MiB{where}")
+    lines.append(
+        "Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, or unpin VMs."
+    )
+    return "\n".join(lines)

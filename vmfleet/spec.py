@@ -1,0 +1,245 @@
+"""The typed fleet declaration: what a stack's `vmfleet:fleet` config value may contain.
+
+These models check shape and ranges only (unknown keys, types, units, enumerations). Everything that
+needs the whole declaration at once (references, duplicates, overlapping CIDRs, capacity) is checked
+by `vmfleet.validate` on the parsed result, so both kinds of error carry a config path.
+Units are part of the key names: `memory_mib`, `disk_gib`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from vmfleet import rules
+
+
+def _date_to_text(value: Any) -> Any:
+    """YAML readers turn `2027-01-31` into a date; tags and versions are text."""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Name = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=40)]
+TagText = Annotated[str, BeforeValidator(_date_to_text)]
+Tags = dict[str, TagText]
+
+
+class Strict(BaseModel):
+    """Every declaration section rejects unknown keys, so a typo is an error, not a silent default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Host(Strict):
+    """One hypervisor host reached through libvirt."""
+
+    name: Name
+    uri: str = Field(
+        default="qemu:///system",
+        pattern=r"^qemu(\+(ssh|tcp|tls|unix|libssh2?))?://[^\s]*/(system|session)(\?\S*)?$",
+        description="libvirt connection URI, e.g. qemu:///system or qemu+ssh://ops@kvm-01/system.",
+    )
+    cpu_cores: int = Field(ge=1, le=1024, description="Physical cores offered to VMs.")
+    memory_mib: int = Field(ge=256, le=16 * 1024 * 1024, description="Memory offered to VMs, MiB.")
+    storage_dir: str = Field(
+        pattern=r"^/[^\s]*$", description="Directory of the libvirt storage pool made for this stack."
+    )
+    domain_type: Literal["kvm", "qemu", "auto"] = Field(
+        default="kvm",
+        description="kvm (hardware virtualization), qemu (software emulation) or auto (kvm when the host offers it).",
+    )
+
+
+class HostPool(Strict):
+    """Hosts that share placement: VMs of the pool are spread over them by capacity."""
+
+    name: Name
+    hosts: list[Host] = Field(min_length=1)
+    cpu_overcommit: float = Field(default=4.0, ge=1.0, le=32.0)
+    memory_overcommit: float = Field(default=1.0, ge=1.0, le=4.0)
+
+
+class Size(Strict):
+    """A named VM size from the stack's catalog."""
+
+    name: Name
+    vcpus: int = Field(ge=1, le=256)
+    memory_mib: int = Field(ge=64, le=4 * 1024 * 1024)
+    disk_gib: int = Field(ge=1, le=65536)
+
+
+class Template(Strict):
+    """A golden image that VMs are cloned from (copy-on-write)."""
+
+    name: Name
+    image_path: str | None = Field(default=None, pattern=r"^/[^\s]*$")
+    image_url: str | None = Field(default=None, pattern=r"^(https?|file)://\S+$")
+    image_format: Literal["qcow2", "raw"] = "qcow2"
+    os_family: Literal["linux", "bsd", "windows"]
+    default_size: Name
+    version: TagText = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+    patched: dt.date = Field(description="Date of the image's last build or patch run (YYYY-MM-DD).")
+    min_disk_gib: int = Field(default=1, ge=1, le=65536, description="Virtual size of the image.")
+
+    @model_validator(mode="after")
+    def _one_image_source(self) -> Template:
+        if (self.image_path is None) == (self.image_url is None):
+            raise ValueError("give exactly one of image_path (a local file) or image_url")
+        return self
+
+    @property
+    def image_source(self) -> str:
+        """The path or URL the base volume is made from."""
+        return self.image_path or self.image_url or ""
+
+
+class Segment(Strict):
+    """A network segment: one libvirt network per host that has a VM on it."""
+
+    name: Name
+    cidr: ipaddress.IPv4Network
+    mode: Literal["isolated", "nat", "routed"] = "isolated"
+    dhcp: bool = True
+    vlan: int | None = Field(default=None, ge=1, le=4094, description="Recorded for VLAN backends.")
+
+    @model_validator(mode="after")
+    def _room_for_hosts(self) -> Segment:
+        if self.cidr.prefixlen > 29:
+            raise ValueError(f"cidr {self.cidr} is too small; use a /29 or larger network")
+        return self
+
+
+Protocol = Literal["tcp", "udp", "icmp", "all"]
+
+
+class FirewallRule(Strict):
+    """One allowed flow. `peer` is `any`, a CIDR, or the name of another segment."""
+
+    protocol: Protocol = "tcp"
+    ports: list[Annotated[str, BeforeValidator(_date_to_text)]] = Field(default_factory=list)
+    peer: str = "any"
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _single_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("ports"), (int, str)):
+            return {**data, "ports": [data["ports"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _ports_fit_protocol(self) -> FirewallRule:
+        if self.ports and self.protocol not in ("tcp", "udp"):
+            raise ValueError(f"ports only apply to tcp and udp, not {self.protocol}")
+        for port in self.ports:
+            parse_port_range(port)
+        return self
+
+    def port_ranges(self) -> list[tuple[int, int]]:
+        """Ports as (first, last) pairs; empty means every port."""
+        return [parse_port_range(port) for port in self.ports]
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """`"443"` -> (443, 443); `"8000-8080"` -> (8000, 8080)."""
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise ValueError(f"port {text!r} is not a number or a range such as 8000-8080") from None
+    if not (1 <= low <= high <= 65535):
+        raise ValueError(f"port range {text!r} must lie within 1-65535, low to high")
+    return low, high
+
+
+class Firewall(Strict):
+    """The rule set that filters every VM interface on one segment."""
+
+    segment: Name
+    default_ingress: Literal["drop", "accept"] = "drop"
+    default_egress: Literal["drop", "accept"] = "accept"
+    ingress: list[FirewallRule] = Field(default_factory=list)
+    egress: list[FirewallRule] = Field(default_factory=list)
+
+
+class Resources(Strict):
+    """An explicit size for one VM group, within the catalog's smallest and largest sizes."""
+
+    vcpus: int | None = Field(default=None, ge=1)
+    memory_mib: int | None = Field(default=None, ge=64)
+    disk_gib: int | None = Field(default=None, ge=1)
+
+
+class User(Strict):
+    """A login account written into cloud-init."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
+    ssh_authorized_keys: list[str] = Field(default_factory=list)
+    sudo: bool = False
+    password_secret: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$",
+        description="Name of a secret stack config key (`pulumi config set --secret KEY`) holding the password hash.",
+    )
+
+
+class CloudInit(Strict):
+    """First-boot configuration; the hostname is the VM's name."""
+
+    users: list[User] = Field(default_factory=list)
+    packages: list[str] = Field(default_factory=list)
+    run: list[str] = Field(default_factory=list, description="Commands run once at first boot.")
+
+
+class VmGroup(Strict):
+    """`count` identical VMs named `<name>-01`, `<name>-02`, ..."""
+
+    name: Name = Field(max_length=24)
+    count: int = Field(default=1, ge=0, le=rules.MAX_VM_COUNT)
+    pool: Name
+    template: Name
+    size: Name | None = None
+    resources: Resources | None = None
+    segments: list[Name] = Field(min_length=1)
+    host: Name | None = Field(default=None, description="Pin every VM of the group to this host.")
+    cloud_init: CloudInit = Field(default_factory=CloudInit)
+    tags: Tags = Field(default_factory=dict)
+    protect: bool | None = None
+    autostart: bool = True
+
+
+class Defaults(Strict):
+    """Stack-wide defaults that VM groups may override."""
+
+    tags: Tags = Field(default_factory=dict)
+    protect: bool = False
+
+
+class Fleet(Strict):
+    """The whole virtual-machine estate of one stack."""
+
+    environment: str = Field(pattern=rules.ENVIRONMENT_PATTERN)
+    name_prefix: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]{0,15}$",
+        description="Prefix of every name created on the hosts; defaults to the environment.",
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    host_pools: list[HostPool] = Field(min_length=1)
+    sizes: list[Size] = Field(min_length=1)
+    templates: list[Template] = Field(min_length=1)
+    segments: list[Segment] = Field(min_length=1)
+    firewalls: list[Firewall] = Field(default_factory=list)
+    vms: list[VmGroup] = Field(default_factory=list)
+
+    @property
+    def prefix(self) -> str:
+        """What every host-side name starts with."""
+        return self.name_prefix or self.environment

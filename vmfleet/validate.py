@@ -1,0 +1,231 @@
+"""Checks that need the whole declaration: references, duplicates, overlaps, limits and tags.
+
+`problems` never stops at the first mistake; it returns all of them, each with its config path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Collection, Iterable, Sequence
+
+from vmfleet import rules
+from vmfleet.plan import effective_resources
+from vmfleet.problems import Problem, shown
+from vmfleet.spec import FirewallRule, Fleet, VmGroup
+
+
+def problems(fleet: Fleet, is_secret: Callable[[str], bool] | None = None) -> list[Problem]:
+    """Every semantic mistake in `fleet`. `is_secret`, when given, tells whether a stack config key
+    is stored as a secret; a user's `password_secret` must name one."""
+    found: list[Problem] = []
+    found += _duplicates(fleet)
+    found += _template_problems(fleet)
+    found += _segment_problems(fleet)
+    found += _firewall_problems(fleet)
+    found += _tag_problems("defaults.tags", fleet.defaults.tags, fleet.environment)
+    for position, group in enumerate(fleet.vms):
+        found += _vm_group_problems(fleet, position, group, is_secret)
+    return found
+
+
+def _duplicates(fleet: Fleet) -> list[Problem]:
+    found: list[Problem] = []
+
+    def check(section: str, names: Sequence[str], what: str = "name") -> None:
+        seen: dict[str, int] = {}
+        for position, name in enumerate(names):
+            if name in seen:
+                found.append(
+                    Problem(
+                        f"{section}[{position}].{what}",
+                        f"{shown(name)} is already used by {section}[{seen[name]}]; {what}s must be unique",
+                    )
+                )
+            else:
+                seen[name] = position
+
+    check("host_pools", [pool.name for pool in fleet.host_pools])
+    hosts = [(p, h, host) for p, pool in enumerate(fleet.host_pools) for h, host in enumerate(pool.hosts)]
+    for attribute in ("name", "uri"):
+        seen_hosts: dict[str, str] = {}
+        for p, h, host in hosts:
+            value = getattr(host, attribute)
+            path = f"host_pools[{p}].hosts[{h}]"
+            if value in seen_hosts:
+                found.append(
+                    Problem(
+                        f"{path}.{attribute}",
+                        f"{shown(value)} is already used by {seen_hosts[value]}; each host is declared once",
+                    )
+                )
+            else:
+                seen_hosts[value] = path
+    check("sizes", [size.name for size in fleet.sizes])
+    check("templates", [template.name for template in fleet.templates])
+    check("segments", [segment.name for segment in fleet.segments])
+    check("firewalls", [firewall.segment for firewall in fleet.firewalls], what="segment")
+    check("vms", [group.name for group in fleet.vms])
+    return found
+
+
+def _template_problems(fleet: Fleet) -> list[Problem]:
+    sizes = {size.name for size in fleet.sizes}
+    return [
+        _dangling(f"templates[{position}].default_size", template.default_size, "size", sizes)
+        for position, template in enumerate(fleet.templates)
+        if template.default_size not in sizes
+    ]
+
+
+def _segment_problems(fleet: Fleet) -> list[Problem]:
+    found = []
+    for i, first in enumerate(fleet.segments):
+        for second in fleet.segments[i + 1 :]:
+            if first.cidr.overlaps(second.cidr):
+                j = fleet.segments.index(second)
+                found.append(
+                    Problem(
+                        f"segments[{j}].cidr",
+                        f"{second.cidr} overlaps segments[{i}] ({first.name}, {first.cidr}); "
+                        "segments need disjoint address ranges",
+                    )
+                )
+    return found
+
+
+def _firewall_problems(fleet: Fleet) -> list[Problem]:
+    segments = {segment.name for segment in fleet.segments}
+    found = []
+    for position, firewall in enumerate(fleet.firewalls):
+        path = f"firewalls[{position}]"
+        if firewall.segment not in segments:
+            found.append(_dangling(f"{path}.segment", firewall.segment, "segment", segments))
+        for direction, rules_ in (("ingress", firewall.ingress), ("egress", firewall.egress)):
+            for r, rule in enumerate(rules_):
+                problem = _peer_problem(f"{path}.{direction}[{r}].peer", rule, segments)
+                if problem:
+                    found.append(problem)
+    return found
+
+
+def _peer_problem(path: str, rule: FirewallRule, segments: Collection[str]) -> Problem | None:
+    if rule.peer == "any" or rule.peer in segments:
+        return None
+    try:
+        ipaddress.IPv4Network(rule.peer)
+        return None
+    except ValueError:
+        pass
+    return Problem(
+        path,
+        f"found {shown(rule.peer)}; expected 'any', an IPv4 CIDR such as 10.0.0.0/8, "
+        f"or a declared segment ({_choices(segments)})",
+    )
+
+
+def _vm_group_problems(
+    fleet: Fleet, position: int, group: VmGroup, is_secret: Callable[[str], bool] | None
+) -> list[Problem]:
+    path = f"vms[{position}]"
+    found: list[Problem] = []
+    pools = {pool.name: pool for pool in fleet.host_pools}
+    templates = {template.name: template for template in fleet.templates}
+    sizes = {size.name for size in fleet.sizes}
+    segments = {segment.name for segment in fleet.segments}
+
+    pool = pools.get(group.pool)
+    if pool is None:
+        found.append(_dangling(f"{path}.pool", group.pool, "host pool", pools))
+    elif group.host is not None and group.host not in {host.name for host in pool.hosts}:
+        found.append(_dangling(f"{path}.host", group.host, f"host of pool {pool.name!r}", [h.name for h in pool.hosts]))
+    template = templates.get(group.template)
+    if template is None:
+        found.append(_dangling(f"{path}.template", group.template, "template", templates))
+    if group.size is not None and group.size not in sizes:
+        found.append(_dangling(f"{path}.size", group.size, "size", sizes))
+    for s, segment in enumerate(group.segments):
+        if segment not in segments:
+            found.append(_dangling(f"{path}.segments[{s}]", segment, "segment", segments))
+        elif segment in group.segments[:s]:
+            found.append(Problem(f"{path}.segments[{s}]", f"{shown(segment)} is listed twice"))
+
+    found += _resource_problems(fleet, path, group)
+    resolved = effective_resources(fleet, group)
+    if resolved is None and group.size is None and template is not None:
+        found.append(Problem(f"{path}.size", "no size given and the template's default size is unknown"))
+    if resolved is not None and template is not None and resolved[3] < template.min_disk_gib:
+        found.append(
+            Problem(
+                f"{path}.size",
+                f"disk of {resolved[3]} GiB is smaller than template {template.name!r}'s image "
+                f"({template.min_disk_gib} GiB); choose a larger size",
+            )
+        )
+
+    tags = {"environment": fleet.environment, **fleet.defaults.tags, **group.tags}
+    found += _tag_problems(f"{path}.tags", group.tags, fleet.environment)
+    for key in rules.REQUIRED_TAGS:
+        if key not in tags:
+            found.append(
+                Problem(
+                    f"{path}.tags.{key}",
+                    f"required tag is missing; set it here or in defaults.tags "
+                    f"(required: {', '.join(rules.REQUIRED_TAGS)})",
+                )
+            )
+
+    for u, user in enumerate(group.cloud_init.users):
+        secret_key = user.password_secret
+        if secret_key is not None and is_secret is not None and not is_secret(secret_key):
+            found.append(
+                Problem(
+                    f"{path}.cloud_init.users[{u}].password_secret",
+                    f"{shown(secret_key)} is not a secret in this stack's config; store the password hash "
+                    f"with `pulumi config set --secret {secret_key} '<hash>'`",
+                )
+            )
+    return found
+
+
+def _resource_problems(fleet: Fleet, path: str, group: VmGroup) -> list[Problem]:
+    if group.resources is None:
+        return []
+    found = []
+    for key in ("vcpus", "memory_mib", "disk_gib"):
+        value = getattr(group.resources, key)
+        if value is None:
+            continue
+        catalog = [getattr(size, key) for size in fleet.sizes]
+        low, high = min(catalog), max(catalog)
+        if not low <= value <= high:
+            found.append(
+                Problem(
+                    f"{path}.resources.{key}",
+                    f"found {value}; explicit sizes must stay within the catalog's range {low}-{high}",
+                )
+            )
+    return found
+
+
+def _tag_problems(path: str, tags: dict[str, str], environment: str) -> list[Problem]:
+    found = []
+    for key, value in tags.items():
+        for message in rules.tag_problems(key, value):
+            found.append(Problem(f"{path}.{key}", f"found {shown(value)}; {message}"))
+        if key == "environment" and value != environment:
+            found.append(
+                Problem(
+                    f"{path}.{key}",
+                    f"found {shown(value)}; must equal the fleet's environment {environment!r}",
+                )
+            )
+    return found
+
+
+def _dangling(path: str, value: str, what: str, choices: Iterable[str]) -> Problem:
+    return Problem(path, f"{shown(value)} is not a declared {what}; declared: {_choices(choices)}")
+
+
+def _choices(names: Iterable[str]) -> str:
+    listed = sorted(names)
+    return ", ".join(listed) if listed else "none"
