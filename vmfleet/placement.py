@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vmfleet.plan import VmInstance
 from vmfleet.spec import Fleet, Host, HostPool
@@ -57,9 +58,9 @@ class Placement:
     host_of: Mapping[str, str]
     loads: Sequence[HostLoad]
 
-    def utilization(self) -> dict[str, object]:
+    def utilization(self) -> dict[str, dict[str, Any]]:
         """Allocated against capacity per host, and how consolidated the fleet is."""
-        hosts = {}
+        hosts: dict[str, Any] = {}
         for load in self.loads:
             hosts[load.host.name] = {
                 "pool": load.pool,

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs on this machine, only those that are missing.
+#   build: gcc, pkg-config and libvirt headers for libvirt-python
+#   runtime: xsltproc (the libvirt provider runs it for xml.xslt), genisoimage (cloud-init ISOs),
+#            libvirt daemon and QEMU (the local hypervisor), qemu-utils (images), dnsmasq (DHCP)
+set -euo pipefail
+
+packages=(
+  gcc pkg-config libvirt-dev python3-dev
+  xsltproc genisoimage
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages: ${missing[*]}" >&2
+  echo "Install them (sudo apt-get install ${missing[*]}) and run this again." >&2
+  exit 1
+fi
+echo "==> installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
