@@ -7,6 +7,7 @@ from typing import Optional
 import pulumi
 
 from components.backend import Backend, HostHandle
+from vmfleet.placement import host_loads
 from vmfleet.spec import HostPool as HostPoolSpec
 
 
@@ -25,9 +26,20 @@ class HostPool(pulumi.ComponentResource):
     ) -> None:
         super().__init__("vmfleet:fleet:HostPool", name, None, opts)
         self.hosts = {host.name: backend.host(spec, host, parent=self) for host in spec.hosts}
+        # The host-capacity policy reads these outputs to judge every VM on the pool's hosts.
         self.register_outputs(
             {
-                "hosts": [host.name for host in spec.hosts],
+                "hosts": [
+                    {
+                        "name": load.host.name,
+                        "uri": load.host.uri,
+                        "cpu_cores": load.host.cpu_cores,
+                        "memory_mib": load.host.memory_mib,
+                        "vcpu_capacity": load.vcpu_capacity,
+                        "memory_mib_capacity": load.memory_capacity_mib,
+                    }
+                    for load in host_loads(spec)
+                ],
                 "cpu_overcommit": spec.cpu_overcommit,
                 "memory_overcommit": spec.memory_overcommit,
             }

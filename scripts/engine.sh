@@ -357,6 +357,8 @@ EOF
 package provider
 
 import (
+	"os"
+
 	"github.com/dmacvicar/terraform-provider-libvirt/libvirt"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
@@ -385,6 +387,8 @@ func Provider() tfbridge.ProviderInfo {
 		Homepage:    "https://pulumi.io",
 		Repository:  "https://github.com/pulumi/pulumi-libvirt",
 		GitHubOrg:   "dmacvicar",
+		// Where tfgen reads the upstream docs (descriptions in the schema); unused at run time.
+		UpstreamRepoPath: os.Getenv("FLEET_LIBVIRT_UPSTREAM_DIR"),
 		Config: map[string]*tfbridge.SchemaInfo{
 			"uri": {Default: &tfbridge.DefaultInfo{EnvVars: []string{"LIBVIRT_DEFAULT_URI"}}},
 		},
@@ -456,8 +460,9 @@ if ! provider_built; then
 	run_logged "$LVDIR/logs/tfgen-build.log" "compiling the schema generator (pulumi-tfgen-libvirt)" bash -c "cd '$src' && \
 		'$GO' build -trimpath -ldflags '$ld' -o '$LVDIR/bin/pulumi-tfgen-libvirt' ./cmd/pulumi-tfgen-libvirt"
 	rm -rf "$LVDIR/schema" && mkdir -p "$LVDIR/schema"
+	upstream_dir=$(cd "$src" && "$GO" list -f '{{.Module.Dir}}' github.com/dmacvicar/terraform-provider-libvirt/libvirt)
 	run_logged "$LVDIR/logs/tfgen-schema.log" "generating the provider schema" bash -c "cd '$src' && \
-		'$LVDIR/bin/pulumi-tfgen-libvirt' schema --out '$LVDIR/schema'"
+		FLEET_LIBVIRT_UPSTREAM_DIR='$upstream_dir' '$LVDIR/bin/pulumi-tfgen-libvirt' schema --out '$LVDIR/schema'"
 	python3 - "$LVDIR/schema/schema.json" "$src/cmd/pulumi-resource-libvirt/schema-embed.json" "$LIBVIRT_VERSION" <<'PY'
 import json, sys
 schema = json.load(open(sys.argv[1], encoding="utf-8"))

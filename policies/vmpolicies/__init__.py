@@ -1,0 +1,1 @@
+"""vmfleet governance policies: each module defines one policy; `registry` lists them all."""

@@ -1,0 +1,68 @@
+"""The shape every vmfleet VM policy shares: facts in, violation messages out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+)
+
+from vmpolicies.vm import VmFacts, vm_facts
+
+Settings = Mapping[str, Any]
+Check = Callable[[VmFacts, Settings], list[str]]
+
+
+def today() -> dt.date:
+    """The date lifespans are judged against (UTC); tests replace it."""
+    return dt.datetime.now(dt.UTC).date()
+
+
+def violation(vm: str, rule: str, found: str, fix: str) -> str:
+    """Every message names the VM, the rule, the value found and how to fix it."""
+    return f"VM {vm!r} breaks {rule}: {found}. Fix: {fix}"
+
+
+def settings(config: Mapping[str, Any], schema: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The policy's config with each schema default filled in (the engine does the same)."""
+    merged = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
+    merged.update({key: value for key, value in config.items() if key != "enforcementLevel"})
+    return merged
+
+
+def vm_policy(
+    *,
+    name: str,
+    description: str,
+    severity: Severity,
+    enforcement_level: EnforcementLevel,
+    schema: Mapping[str, Mapping[str, Any]],
+    check: Check,
+    remediation: str,
+) -> ResourceValidationPolicy:
+    """A resource policy that judges VMs (and ignores every other resource type)."""
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        facts = vm_facts(args.resource_type, args.props, args.name, args.opts.protect if args.opts else None)
+        if facts is None:
+            return
+        for message in check(facts, settings(args.get_config(), schema)):
+            report_violation(message, None)
+
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=enforcement_level,
+        config_schema=PolicyConfigSchema(properties=dict(schema)),
+        severity=severity,
+        remediation_steps=remediation,
+    )

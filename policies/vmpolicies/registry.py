@@ -1,0 +1,29 @@
+"""Every policy of the pack, registered in one place."""
+
+from __future__ import annotations
+
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+
+from vmpolicies import (
+    approved_templates,
+    expiry_notice,
+    host_capacity,
+    lifespan,
+    mandatory_tags,
+    naming,
+    protection,
+    segmentation,
+    sizing_limits,
+)
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    mandatory_tags.POLICY,
+    sizing_limits.POLICY,
+    lifespan.POLICY,
+    expiry_notice.POLICY,
+    approved_templates.POLICY,
+    segmentation.POLICY,
+    protection.POLICY,
+    host_capacity.POLICY,
+    naming.POLICY,
+]
