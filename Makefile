@@ -17,6 +17,7 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/mypy policies/__main__.py
 
 unit: setup ## Fast tests: validation, placement, components under mocks, policies
 	$(PY) -m pytest -m "not engine" -q

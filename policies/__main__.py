@@ -9,9 +9,8 @@ from pathlib import Path
 # ships in; the program's own validation reads the same module.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from vmpolicies.registry import POLICIES  # noqa: E402
+from pulumi_policy import EnforcementLevel, PolicyPack
+from vmpolicies.registry import POLICIES
 
 PolicyPack(
     name="vmfleet-governance",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -14,7 +16,7 @@ from vmpolicies.vm import VmFacts
 NAME = "approved-templates"
 RULE = "approved templates"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "approved": {
         "type": "array",
         "items": {"type": "string"},
@@ -29,13 +31,16 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     template = vm.fact("template")
     if template is None:
         return [
-            violation(vm.name, RULE, "the VM records no template", "build it from a template of the stack's declaration")
+            violation(
+                vm.name, RULE, "the VM records no template", "build it from a template of the stack's declaration"
+            )
         ]
     found = []
     if config["approved"] and template not in config["approved"]:
         found.append(
-            violation(vm.name, RULE, f"template {template!r} is not approved",
-                      f"use one of {', '.join(config['approved'])}")
+            violation(
+                vm.name, RULE, f"template {template!r} is not approved", f"use one of {', '.join(config['approved'])}"
+            )
         )
     patched = rules.parse_iso_date(str(vm.fact("template_patched") or ""))
     oldest = base.today() - dt.timedelta(days=config["maxTemplateAgeDays"])
@@ -43,10 +48,13 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
         found.append(violation(vm.name, RULE, f"template {template!r} has no patch date", "set patched: YYYY-MM-DD"))
     elif patched < oldest:
         found.append(
-            violation(vm.name, RULE,
-                      f"template {template!r} was last patched {patched.isoformat()}, more than "
-                      f"{config['maxTemplateAgeDays']} days ago",
-                      "rebuild the image, bump the template's version and patched date")
+            violation(
+                vm.name,
+                RULE,
+                f"template {template!r} was last patched {patched.isoformat()}, more than "
+                f"{config['maxTemplateAgeDays']} days ago",
+                "rebuild the image, bump the template's version and patched date",
+            )
         )
     return found
 

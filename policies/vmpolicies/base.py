@@ -31,7 +31,7 @@ def violation(vm: str, rule: str, found: str, fix: str) -> str:
     return f"VM {vm!r} breaks {rule}: {found}. Fix: {fix}"
 
 
-def settings(config: Mapping[str, Any], schema: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def settings(config: Mapping[str, Any], schema: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The policy's config with each schema default filled in (the engine does the same)."""
     merged = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
     merged.update({key: value for key, value in config.items() if key != "enforcementLevel"})
@@ -44,7 +44,7 @@ def vm_policy(
     description: str,
     severity: Severity,
     enforcement_level: EnforcementLevel,
-    schema: Mapping[str, Mapping[str, Any]],
+    schema: dict[str, dict[str, Any]],
     check: Check,
     remediation: str,
 ) -> ResourceValidationPolicy:
@@ -62,7 +62,7 @@ def vm_policy(
         description=description,
         validate=validate,
         enforcement_level=enforcement_level,
-        config_schema=PolicyConfigSchema(properties=dict(schema)),
+        config_schema=PolicyConfigSchema(properties=schema),
         severity=severity,
         remediation_steps=remediation,
     )

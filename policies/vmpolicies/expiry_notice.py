@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from vmfleet import rules
@@ -12,7 +14,7 @@ from vmpolicies.vm import VmFacts
 NAME = "vm-expiry-notice"
 RULE = "expiry notice"
 
-SCHEMA = {"warnDays": {"type": "integer", "minimum": 0, "default": 14}}
+SCHEMA: dict[str, dict[str, Any]] = {"warnDays": {"type": "integer", "minimum": 0, "default": 14}}
 
 
 def check(vm: VmFacts, config: Settings) -> list[str]:
@@ -22,8 +24,12 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     days_left = (expires - base.today()).days
     if 0 <= days_left <= config["warnDays"]:
         return [
-            violation(vm.name, RULE, f"it expires on {expires.isoformat()}, in {days_left} days",
-                      "extend expires if the VM is still needed; otherwise plan its removal")
+            violation(
+                vm.name,
+                RULE,
+                f"it expires on {expires.isoformat()}, in {days_left} days",
+                "extend expires if the VM is still needed; otherwise plan its removal",
+            )
         ]
     return []
 

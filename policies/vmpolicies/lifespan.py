@@ -7,6 +7,8 @@ its `expires` date is also its review date.
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -19,7 +21,7 @@ from vmpolicies.vm import VmFacts
 NAME = "vm-lifespan"
 RULE = "lifespan"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "maxLifespanDays": {"type": "integer", "minimum": 1, "default": 180},
     "allowPermanent": {"type": "boolean", "default": False},
 }
@@ -30,35 +32,54 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     expires = rules.parse_iso_date(expires_text)
     if expires is None:
         return [
-            violation(vm.name, RULE, f"expires is {expires_text!r}, so the lifespan cannot be judged",
-                      "tag the VM with expires: YYYY-MM-DD")
+            violation(
+                vm.name,
+                RULE,
+                f"expires is {expires_text!r}, so the lifespan cannot be judged",
+                "tag the VM with expires: YYYY-MM-DD",
+            )
         ]
     today = base.today()
     found = []
     if expires < today:
         found.append(
-            violation(vm.name, RULE, f"it expired on {expires.isoformat()} ({(today - expires).days} days ago)",
-                      "remove the VM from the declaration, or extend expires after review")
+            violation(
+                vm.name,
+                RULE,
+                f"it expired on {expires.isoformat()} ({(today - expires).days} days ago)",
+                "remove the VM from the declaration, or extend expires after review",
+            )
         )
     limit = today + dt.timedelta(days=config["maxLifespanDays"])
     permanent = vm.tags.get(rules.LIFESPAN_TAG) == rules.PERMANENT_LIFESPAN
     if permanent:
         if not config["allowPermanent"]:
             found.append(
-                violation(vm.name, RULE, "lifespan: permanent is not allowed in this stack",
-                          f"remove the tag and set expires within {config['maxLifespanDays']} days")
+                violation(
+                    vm.name,
+                    RULE,
+                    "lifespan: permanent is not allowed in this stack",
+                    f"remove the tag and set expires within {config['maxLifespanDays']} days",
+                )
             )
         elif not vm.tags.get(rules.LIFESPAN_JUSTIFICATION_TAG, "").strip():
             found.append(
-                violation(vm.name, RULE, "lifespan: permanent has no justification",
-                          f"add a {rules.LIFESPAN_JUSTIFICATION_TAG} tag saying why the VM must stay")
+                violation(
+                    vm.name,
+                    RULE,
+                    "lifespan: permanent has no justification",
+                    f"add a {rules.LIFESPAN_JUSTIFICATION_TAG} tag saying why the VM must stay",
+                )
             )
     elif expires > limit:
         found.append(
-            violation(vm.name, RULE,
-                      f"expires {expires.isoformat()} is beyond the maximum lifespan of {config['maxLifespanDays']} days "
-                      f"({limit.isoformat()})",
-                      f"set expires on or before {limit.isoformat()}")
+            violation(
+                vm.name,
+                RULE,
+                f"expires {expires.isoformat()} is beyond the maximum lifespan of {config['maxLifespanDays']} days "
+                f"({limit.isoformat()})",
+                f"set expires on or before {limit.isoformat()}",
+            )
         )
     return found
 

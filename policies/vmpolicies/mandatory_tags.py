@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -13,7 +15,7 @@ from vmpolicies.vm import VmFacts
 NAME = "mandatory-tags"
 RULE = "mandatory tags"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "environment": {"type": "string", "default": "", "description": "The stack's environment; the tag must equal it."},
     "environments": {
         "type": "array",
@@ -46,37 +48,57 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     found: list[str] = []
     for key in (*rules.REQUIRED_TAGS, *config["extraRequiredTags"]):
         if not tags.get(key, "").strip():
-            found.append(violation(vm.name, RULE, f"tag {key!r} is missing", f"add tags.{key} to the VM or to defaults.tags"))
+            found.append(
+                violation(vm.name, RULE, f"tag {key!r} is missing", f"add tags.{key} to the VM or to defaults.tags")
+            )
     owner = tags.get("owner", "")
     if owner and not _owner_ok(owner, config["ownerGroups"]):
         groups = ", ".join(f"group:{g}" for g in config["ownerGroups"]) or "none configured"
         found.append(
-            violation(vm.name, RULE, f"owner {owner!r} is neither an e-mail address nor an allowed team",
-                      f"use a person's e-mail address or one of: {groups}")
+            violation(
+                vm.name,
+                RULE,
+                f"owner {owner!r} is neither an e-mail address nor an allowed team",
+                f"use a person's e-mail address or one of: {groups}",
+            )
         )
     environment = tags.get("environment", "")
     if environment and environment not in config["environments"]:
         found.append(
-            violation(vm.name, RULE, f"environment {environment!r} is not a known environment",
-                      f"use one of {', '.join(config['environments'])}")
+            violation(
+                vm.name,
+                RULE,
+                f"environment {environment!r} is not a known environment",
+                f"use one of {', '.join(config['environments'])}",
+            )
         )
     elif environment and config["environment"] and environment != config["environment"]:
         found.append(
-            violation(vm.name, RULE, f"environment {environment!r} differs from this stack's {config['environment']!r}",
-                      f"tag the VM environment: {config['environment']}")
+            violation(
+                vm.name,
+                RULE,
+                f"environment {environment!r} differs from this stack's {config['environment']!r}",
+                f"tag the VM environment: {config['environment']}",
+            )
         )
     cost_center = tags.get("cost_center", "")
     if cost_center and re.fullmatch(config["costCenterPattern"], cost_center) is None:
         found.append(
-            violation(vm.name, RULE, f"cost_center {cost_center!r} does not match {config['costCenterPattern']}",
-                      "use the finance code, e.g. CC-1234")
+            violation(
+                vm.name,
+                RULE,
+                f"cost_center {cost_center!r} does not match {config['costCenterPattern']}",
+                "use the finance code, e.g. CC-1234",
+            )
         )
     expires = tags.get("expires", "")
     if expires and rules.parse_iso_date(expires) is None:
         found.append(violation(vm.name, RULE, f"expires {expires!r} is not an ISO date", "write it as YYYY-MM-DD"))
     for key in tags:
         if not rules.matches(rules.TAG_KEY_PATTERN, key):
-            found.append(violation(vm.name, RULE, f"tag key {key!r} is malformed", "use lower-case letters, digits and '_'"))
+            found.append(
+                violation(vm.name, RULE, f"tag key {key!r} is malformed", "use lower-case letters, digits and '_'")
+            )
     return found
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import re
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -13,7 +15,7 @@ from vmpolicies.vm import VmFacts
 NAME = "naming"
 RULE = "naming convention"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "pattern": {
         "type": "string",
         "default": rules.VM_INSTANCE_PATTERN,
@@ -25,8 +27,12 @@ SCHEMA = {
 def check(vm: VmFacts, config: Settings) -> list[str]:
     if re.fullmatch(config["pattern"], vm.name) is None:
         return [
-            violation(vm.name, RULE, f"the name does not match {config['pattern']}",
-                      "name VM groups with lower-case words; vmfleet adds the prefix and a two-digit index")
+            violation(
+                vm.name,
+                RULE,
+                f"the name does not match {config['pattern']}",
+                "name VM groups with lower-case words; vmfleet adds the prefix and a two-digit index",
+            )
         ]
     return []
 

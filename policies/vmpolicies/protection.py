@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from vmpolicies.base import Settings, violation, vm_policy
@@ -10,14 +12,18 @@ from vmpolicies.vm import VmFacts
 NAME = "protection"
 RULE = "protection"
 
-SCHEMA = {"requireProtect": {"type": "boolean", "default": False}}
+SCHEMA: dict[str, dict[str, Any]] = {"requireProtect": {"type": "boolean", "default": False}}
 
 
 def check(vm: VmFacts, config: Settings) -> list[str]:
     if config["requireProtect"] and not vm.protect:
         return [
-            violation(vm.name, RULE, "the VM is not protected against deletion",
-                      "set defaults.protect: true (or protect: true on the group) in the stack's vmfleet:fleet")
+            violation(
+                vm.name,
+                RULE,
+                "the VM is not protected against deletion",
+                "set defaults.protect: true (or protect: true on the group) in the stack's vmfleet:fleet",
+            )
         ]
     return []
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy import Policy
 
 from vmpolicies import (
     approved_templates,
@@ -16,7 +16,7 @@ from vmpolicies import (
     sizing_limits,
 )
 
-POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+POLICIES: list[Policy] = [
     mandatory_tags.POLICY,
     sizing_limits.POLICY,
     lifespan.POLICY,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from vmpolicies.base import Settings, violation, vm_policy
@@ -10,7 +12,7 @@ from vmpolicies.vm import VmFacts
 NAME = "segmentation"
 RULE = "segmentation"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "networks": {
         "type": "array",
         "items": {"type": "string"},
@@ -25,13 +27,21 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     for position, network in enumerate(vm.networks):
         if config["networks"] and network not in config["networks"]:
             found.append(
-                violation(vm.name, RULE, f"interface {position} is on {network!r}, which is not a declared segment",
-                          f"attach it to one of {', '.join(config['networks'])}")
+                violation(
+                    vm.name,
+                    RULE,
+                    f"interface {position} is on {network!r}, which is not a declared segment",
+                    f"attach it to one of {', '.join(config['networks'])}",
+                )
             )
         elif network not in vm.filters_by_network:
             found.append(
-                violation(vm.name, RULE, f"interface {position} on {network!r} has no firewall filter",
-                          "declare a firewall for the segment in the stack's vmfleet:fleet")
+                violation(
+                    vm.name,
+                    RULE,
+                    f"interface {position} on {network!r} has no firewall filter",
+                    "declare a firewall for the segment in the stack's vmfleet:fleet",
+                )
             )
     return found
 

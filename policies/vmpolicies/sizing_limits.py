@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pulumi_policy import EnforcementLevel, Severity
 
 from vmpolicies.base import Settings, violation, vm_policy
@@ -10,7 +12,7 @@ from vmpolicies.vm import VmFacts
 NAME = "sizing-limits"
 RULE = "sizing limits"
 
-SCHEMA = {
+SCHEMA: dict[str, dict[str, Any]] = {
     "maxVcpus": {"type": "integer", "minimum": 1, "default": 16},
     "maxMemoryMib": {"type": "integer", "minimum": 64, "default": 65536},
     "maxDiskGib": {"type": "integer", "minimum": 1, "default": 500},
@@ -29,19 +31,31 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
     for what, value, limit, unit in limits:
         if value is None:
             found.append(
-                violation(vm.name, RULE, f"its {what} cannot be judged (not recorded on the VM)",
-                          "create the VM through a vmfleet declaration, which records its size")
+                violation(
+                    vm.name,
+                    RULE,
+                    f"its {what} cannot be judged (not recorded on the VM)",
+                    "create the VM through a vmfleet declaration, which records its size",
+                )
             )
         elif int(value) > limit:
             found.append(
-                violation(vm.name, RULE, f"{what} {int(value)}{unit} exceeds the limit of {limit}{unit}",
-                          f"choose a smaller size or raise {NAME} in the stack's policy config")
+                violation(
+                    vm.name,
+                    RULE,
+                    f"{what} {int(value)}{unit} exceeds the limit of {limit}{unit}",
+                    f"choose a smaller size or raise {NAME} in the stack's policy config",
+                )
             )
     size = vm.fact("size")
     if config["catalogOnly"] and size not in config["catalog"]:
         found.append(
-            violation(vm.name, RULE, f"size {size!r} is not from the catalog",
-                      f"use one of {', '.join(config['catalog']) or '(none configured)'} instead of explicit resources")
+            violation(
+                vm.name,
+                RULE,
+                f"size {size!r} is not from the catalog",
+                f"use one of {', '.join(config['catalog']) or '(none configured)'} instead of explicit resources",
+            )
         )
     return found
 
@@ -53,5 +67,6 @@ POLICY = vm_policy(
     enforcement_level=EnforcementLevel.ADVISORY,
     schema=SCHEMA,
     check=check,
-    remediation="Pick a smaller catalog size, or have the platform team raise the limit in policies/config/<stack>.json.",
+    remediation="Pick a smaller catalog size, or have the platform team raise the limit in "
+    "policies/config/<stack>.json.",
 )

@@ -1,0 +1,3 @@
+from tests.policies.helpers import fixed_today
+
+__all__ = ["fixed_today"]
