@@ -7,9 +7,8 @@ its `expires` date is also its review date.
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
+from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
 
