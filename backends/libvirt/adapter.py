@@ -138,7 +138,6 @@ class LibvirtBackend:
             description=f"Managed by vmfleet ({self.prefix}); tags: virsh metadata {domain_name} --uri "
             "https://vmfleet.dev/xmlns/tags/1",
             metadata=request.metadata,
-            cpu=libvirt.DomainCpuArgs(mode="host-passthrough") if host.domain_type == "kvm" else None,
             disks=[libvirt.DomainDiskArgs(volume_id=disk.id)],
             cloudinit=cloudinit.id,
             network_interfaces=[

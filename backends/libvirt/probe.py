@@ -1,12 +1,26 @@
-"""Which domain type a host can run: `kvm` when libvirt reports it usable, else `qemu` (emulation)."""
+"""Which domain type a host can run: `kvm` when KVM really boots guests there, else `qemu`.
+
+libvirt reports KVM usable whenever /dev/kvm opens, yet on some nested machines KVM guests hang at
+their first instruction. `scripts/hypervisor.sh` boots a test guest once and records the verdict in
+`KVM_VERDICT`; for a local host that verdict wins. Remote hosts are asked through libvirt.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
+
+KVM_VERDICT = Path("/var/lib/vmfleet/domain-type")
+LOCAL_URIS = ("qemu:///system", "qemu:///session")
 
 
 def best_domain_type(uri: str) -> str:
-    """Asks the libvirt daemon at `uri`; emulation is the fallback that works everywhere."""
+    """`kvm` or `qemu` for the host at `uri`; emulation is the fallback that works everywhere."""
+    if uri in LOCAL_URIS and KVM_VERDICT.is_file():
+        verdict = KVM_VERDICT.read_text().strip()
+        if verdict in ("kvm", "qemu"):
+            return verdict
     try:
         import libvirt
 
