@@ -2,13 +2,13 @@
 # Builds (once) the Pulumi engine this project runs on, from the Go module proxy only, into a cache
 # outside the repository, and registers the libvirt provider plugin there.
 #
-#   scripts/engine.sh          build what is missing (first run: 10-25 minutes on 2 cores), then print a summary
+#   scripts/engine.sh          build what is missing (first run: ~7 minutes on 2 cores, plus downloads), then print a summary
 #   scripts/engine.sh env      same, then print shell exports instead:  eval "$(scripts/engine.sh env)"
 #   scripts/engine.sh check    build nothing; exit 1 unless everything is already in place
 #
 # Layout (ENGINE_ROOT = ${XDG_CACHE_HOME:-$HOME/.cache}/fleet/engine):
-#   $ENGINE_ROOT/<pulumi-version>/bin/    pulumi, pulumi-language-python (+ the host it launches),
-#                                          pulumi-language-python-exec, pulumi-resource-pulumi-python
+#   $ENGINE_ROOT/<pulumi-version>/bin/    pulumi, pulumi-language-python, pulumi-language-python-exec,
+#                                          pulumi-resource-pulumi-python
 #   $ENGINE_ROOT/<pulumi-version>/src/    generated wrapper modules;  .../logs/  build logs
 #   $ENGINE_ROOT/providers/libvirt/<v>/   generated provider module, its build logs and binary
 #   $ENGINE_ROOT/pulumi-home/             PULUMI_HOME: the plugin cache holding resource-libvirt-v<v>
@@ -16,12 +16,14 @@
 # What is built, and why it is built that way (the proxy here is filtered; see the notes at each step):
 #   1. Pulumi CLI: github.com/pulumi/pulumi/pkg/v3/cmd/pulumi at $PULUMI_VERSION, from a wrapper module
 #      (pkg/v3's own go.mod replaces sdk/v3 with a local path, so it cannot be built in place).
-#   2. Python language host: the proxy refuses every version of the standalone module
-#      github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3, so the host is built from
-#      github.com/pulumi/pulumi/sdk/v3@$LANGHOST_SDK_VERSION, the newest sdk/v3 release whose module still
-#      contains it. That host reads the virtualenv from its command line while the newer CLI sends runtime
-#      options over gRPC, so bin/pulumi-language-python is a small shim that reads runtime.options.virtualenv
-#      from Pulumi.yaml and passes it on. The exec script comes from sdk/v3@$PULUMI_VERSION.
+#   2. Python language host: the proxy refuses every version of
+#      github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3 (the only module holding the current
+#      host), so bin/pulumi-language-python is a compact host written here (Go source below) on sdk/v3 at
+#      $PULUMI_VERSION: programs run through pulumi-language-python-exec (copied from sdk/v3) in the
+#      virtualenv of runtime.options.virtualenv (pip toolchain only), installed Pulumi packages are reported as
+#      required plugins, and Python policy packs run as `python -m pulumi.policy` in their own virtualenv.
+#      (The newest host the proxy does serve, inside sdk/v3@v3.79.0, ignores the virtualenv option of newer
+#      CLIs and cannot start Python policy packs with them.)
 #   3. libvirt provider $LIBVIRT_VERSION: the proxy refuses github.com/pulumi/pulumi-libvirt/provider, so the
 #      provider is assembled here from the same parts its v0.5.4 release pins: pulumi-terraform-bridge v3.99.0
 #      over dmacvicar/terraform-provider-libvirt v0.8.1, with the tokens of the pulumi-libvirt 0.5.4 Python
@@ -32,7 +34,6 @@
 set -euo pipefail
 
 PULUMI_VERSION=${FLEET_PULUMI_VERSION:-v3.274.1}
-LANGHOST_SDK_VERSION=v3.79.0
 LIBVIRT_VERSION=0.5.4
 LIBVIRT_BRIDGE_VERSION=v3.99.0
 LIBVIRT_PULUMI_SDK_VERSION=v3.143.0
@@ -42,13 +43,13 @@ LIBVIRT_TF_PROVIDER_VERSION=v0.8.1
 LIBVIRT_TF_PROVIDER_SUMS="github.com/dmacvicar/terraform-provider-libvirt v0.8.1 h1:ApYOkagwFTNP6eOuMxOX0x/zyTkhOItS9e1a+F33XQA=
 github.com/dmacvicar/terraform-provider-libvirt v0.8.1/go.mod h1:cLGl17UHelEEL+p2qnYi1GWihE9K/Mn96ZAqyY0anLo="
 
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 ENGINE_ROOT=${FLEET_ENGINE_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/fleet/engine}
 VDIR=$ENGINE_ROOT/$PULUMI_VERSION
 BIN=$VDIR/bin
 LOGS=$VDIR/logs
 LVDIR=$ENGINE_ROOT/providers/libvirt/$LIBVIRT_VERSION
 ENGINE_PULUMI_HOME=${FLEET_ENGINE_PULUMI_HOME:-$ENGINE_ROOT/pulumi-home}
-LANGHOST_REAL=pulumi-language-python-sdk-$LANGHOST_SDK_VERSION
 
 export PULUMI_SKIP_UPDATE_CHECK=true
 export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
@@ -74,13 +75,23 @@ die() {
 	exit 1
 }
 
+# The Go source of the Python language host (see the header): engine/python-language-host/main.go.
+langhost_source() { cat "$REPO/engine/python-language-host/main.go"; }
+
 # ---------------------------------------------------------------------------------------------- checks
 cli_ok() { [ -x "$1/pulumi" ] && [ "$("$1/pulumi" version 2>/dev/null)" = "$PULUMI_VERSION" ]; }
 langhost_ok() {
-	[ -x "$BIN/pulumi-language-python" ] && [ -x "$BIN/$LANGHOST_REAL" ] &&
-		[ -x "$BIN/pulumi-language-python-exec" ] && [ -x "$BIN/pulumi-resource-pulumi-python" ]
+	[ -x "$BIN/pulumi-language-python" ] && [ -x "$BIN/pulumi-language-python-exec" ] &&
+		[ -x "$BIN/pulumi-resource-pulumi-python" ] &&
+		[ "$(cat "$BIN/pulumi-language-python.source" 2>/dev/null)" = "$(langhost_source | sha256sum | cut -c1-64)" ]
 }
-provider_built() { [ -x "$LVDIR/bin/pulumi-resource-libvirt" ]; }
+provider_source() {
+	(cd "$REPO/engine/libvirt-provider" && find . -type f | LC_ALL=C sort | xargs cat) | sha256sum | cut -c1-64
+}
+provider_built() {
+	[ -x "$LVDIR/bin/pulumi-resource-libvirt" ] &&
+		[ "$(cat "$LVDIR/bin/pulumi-resource-libvirt.source" 2>/dev/null)" = "$(provider_source)" ]
+}
 plugin_ok() { [ -x "$1/plugins/resource-libvirt-v$LIBVIRT_VERSION/pulumi-resource-libvirt" ]; }
 
 print_env() { # $1 bin dir, $2 PULUMI_HOME
@@ -141,15 +152,17 @@ mkdir -p "$BIN" "$LOGS" "$VDIR/src"
 
 # run_logged LOG DESCRIPTION CMD...: runs CMD with its output in LOG, printing a line every minute.
 run_logged() {
-	local log=$1 desc=$2 start pid rc=0
+	local log=$1 desc=$2 start pid rc=0 next
 	shift 2
 	start=$(date +%s)
+	next=$((start + 60))
 	"$@" >"$log" 2>&1 &
 	pid=$!
 	while kill -0 "$pid" 2>/dev/null; do
-		sleep 5
-		if kill -0 "$pid" 2>/dev/null && [ $((($(date +%s) - start) % 60)) -lt 5 ] && [ $(($(date +%s) - start)) -ge 60 ]; then
+		sleep 2
+		if [ "$(date +%s)" -ge "$next" ] && kill -0 "$pid" 2>/dev/null; then
 			say "  ... still $desc ($(($(date +%s) - start))s, log: $log)"
+			next=$((next + 60))
 		fi
 	done
 	wait "$pid" || rc=$?
@@ -163,7 +176,7 @@ run_logged() {
 
 # mod_dir MODULE@VERSION: the module's directory in the module cache (downloads it, checksum-verified).
 mod_dir() {
-	"$GO" mod download -json "$1" | python3 -c '
+	(cd "$ENGINE_ROOT" && "$GO" mod download -json "$1") | python3 -c '
 import json, sys
 j = json.load(sys.stdin)
 if j.get("Error"):
@@ -199,7 +212,7 @@ ldflags_version() { echo "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/ver
 
 # -------------------------------------------------------------------------------------- 1. Pulumi CLI
 if ! cli_ok "$BIN"; then
-	say "building pulumi CLI $PULUMI_VERSION (several minutes; 10+ on 2 cores without a warm build cache)..."
+	say "building pulumi CLI $PULUMI_VERSION (several minutes: ~5 on 2 cores with an empty Go build cache)..."
 	src=$VDIR/src/cli
 	rm -rf "$src" && mkdir -p "$src"
 	pkgdir=$(mod_dir "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION")
@@ -230,100 +243,30 @@ if [ ! -x "$BIN/pulumi-language-python-exec" ] || [ ! -x "$BIN/pulumi-resource-p
 fi
 
 # ---------------------------------------------------------------------------- 2. Python language host
-if [ ! -x "$BIN/$LANGHOST_REAL" ]; then
-	say "building the Python language host from github.com/pulumi/pulumi/sdk/v3@$LANGHOST_SDK_VERSION (a few minutes)..."
-	say "  (the proxy serves no version of the standalone pulumi-language-python module; see the header of $0)"
+if ! langhost_ok; then
+	say "building the Python language host (engine.sh's own, on pulumi sdk $PULUMI_VERSION; a minute or two)..."
 	src=$VDIR/src/langhost-python
 	rm -rf "$src" && mkdir -p "$src"
-	lsdkdir=$(mod_dir "github.com/pulumi/pulumi/sdk/v3@$LANGHOST_SDK_VERSION")
-	[ -f "$lsdkdir/python/cmd/pulumi-language-python/main.go" ] ||
-		die "sdk/v3@$LANGHOST_SDK_VERSION has no python/cmd/pulumi-language-python"
+	sdkdir=$(mod_dir "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION")
 	(
 		cd "$src"
 		"$GO" mod init fleet.local/engine/pulumi-language-python >/dev/null 2>&1
-		"$GO" mod edit -go="$(awk '$1 == "go" {print $2; exit}' "$lsdkdir/go.mod")" \
-			-require="github.com/pulumi/pulumi/sdk/v3@$LANGHOST_SDK_VERSION"
-		for r in $(nonlocal_replaces "$lsdkdir/go.mod"); do "$GO" mod edit -replace="$r"; done
-		printf '//go:build tools\n\npackage tools\n\nimport _ "github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"\n' >tools.go
+		"$GO" mod edit -go="$(awk '$1 == "go" {print $2; exit}' "$sdkdir/go.mod")" \
+			-require="github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
+		for r in $(nonlocal_replaces "$sdkdir/go.mod"); do "$GO" mod edit -replace="$r"; done
 	)
+	langhost_source >"$src/main.go"
 	run_logged "$LOGS/langhost-tidy.log" "resolving language host dependencies" bash -c "cd '$src' && '$GO' mod tidy"
-	run_logged "$LOGS/langhost-build.log" "compiling pulumi-language-python ($LANGHOST_SDK_VERSION)" bash -c "cd '$src' && \
-		'$GO' build -trimpath -ldflags '$(ldflags_version "$LANGHOST_SDK_VERSION")' -o '$BIN/$LANGHOST_REAL.tmp' \
-		github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python"
-	mv -f "$BIN/$LANGHOST_REAL.tmp" "$BIN/$LANGHOST_REAL"
+	run_logged "$LOGS/langhost-build.log" "compiling pulumi-language-python" bash -c "cd '$src' && \
+		'$GO' build -trimpath -ldflags '$(ldflags_version "$PULUMI_VERSION")' -o '$BIN/pulumi-language-python.tmp' ."
+	mv -f "$BIN/pulumi-language-python.tmp" "$BIN/pulumi-language-python"
+	rm -f "$BIN"/pulumi-language-python-sdk-v* # left by an earlier version of this script
+	langhost_source | sha256sum | cut -c1-64 >"$BIN/pulumi-language-python.source"
 fi
-
-# The shim the CLI launches as pulumi-language-python (rewritten every run; it is tiny).
-cat >"$BIN/pulumi-language-python.tmp" <<EOF
-#!/usr/bin/env bash
-# Written by scripts/engine.sh. Launches $LANGHOST_REAL (the Python language host of pulumi
-# sdk/v3@$LANGHOST_SDK_VERSION). That host takes the virtualenv as -virtualenv/-root flags, while the pulumi
-# $PULUMI_VERSION CLI sends runtime options over gRPC only: so read runtime.options.virtualenv from the
-# Pulumi.yaml of the project (found upward from the working directory the CLI starts us in) and pass it on.
-# Other runtime options (toolchain, typechecker) are not supported by that host: it always uses pip.
-here=\$(cd "\$(dirname "\${BASH_SOURCE[0]}")" && pwd)
-flags=()
-if [ -z "\${PULUMI_LANGHOST_NO_PROJECT_VENV:-}" ]; then
-	dir=\$PWD
-	while :; do
-		for f in "\$dir/Pulumi.yaml" "\$dir/Pulumi.yml"; do
-			if [ -f "\$f" ]; then
-				venv=\$(python3 - "\$f" <<'PY' 2>/dev/null || true
-import re, sys
-text = open(sys.argv[1], encoding="utf-8").read()
-try:
-    import yaml
-    rt = (yaml.safe_load(text) or {}).get("runtime")
-    opts = rt.get("options") if isinstance(rt, dict) else None
-    v = (opts or {}).get("virtualenv")
-    print(v if isinstance(v, str) else "")
-    raise SystemExit(0)
-except ImportError:
-    pass
-# No PyYAML: read the block form  runtime: / options: / virtualenv: value
-indent = {"runtime": None, "options": None}
-for line in text.splitlines():
-    if not line.strip() or line.lstrip().startswith("#"):
-        continue
-    ind = len(line) - len(line.lstrip())
-    m = re.match(r"\s*([A-Za-z_]+)\s*:\s*(.*?)\s*(#.*)?$", line)
-    if not m:
-        continue
-    key, val = m.group(1), m.group(2).strip("'\"")
-    if indent["runtime"] is None:
-        if ind == 0 and key == "runtime" and not val:
-            indent["runtime"] = ind
-        continue
-    if ind <= indent["runtime"]:
-        break
-    if indent["options"] is None:
-        if key == "options" and not val:
-            indent["options"] = ind
-        continue
-    if ind <= indent["options"]:
-        indent["options"] = None
-        continue
-    if key == "virtualenv":
-        print(val)
-        break
-PY
-)
-				[ -n "\$venv" ] && flags=(-virtualenv "\$venv" -root "\$dir")
-				break 2
-			fi
-		done
-		[ "\$dir" = / ] && break
-		dir=\$(dirname "\$dir")
-	done
-fi
-exec "\$here/$LANGHOST_REAL" "\${flags[@]}" "\$@"
-EOF
-chmod 0755 "$BIN/pulumi-language-python.tmp"
-mv -f "$BIN/pulumi-language-python.tmp" "$BIN/pulumi-language-python"
 
 # ------------------------------------------------------------------------------- 3. libvirt provider
 write_libvirt_module() { # $1: directory
-	mkdir -p "$1/version" "$1/provider" "$1/cmd/pulumi-tfgen-libvirt" "$1/cmd/pulumi-resource-libvirt"
+	mkdir -p "$1"
 	cat >"$1/go.mod" <<EOF
 module fleet.local/engine/pulumi-resource-libvirt
 
@@ -344,114 +287,12 @@ replace (
 )
 EOF
 	printf '%s\n' "$LIBVIRT_TF_PROVIDER_SUMS" >"$1/go.sum"
-	cat >"$1/version/version.go" <<'EOF'
-// Package version holds the provider version, set at build time with
-// -ldflags "-X fleet.local/engine/pulumi-resource-libvirt/version.Version=<version>".
-package version
-
-var Version string
-EOF
-	cat >"$1/provider/provider.go" <<'EOF'
-// Package provider maps terraform-provider-libvirt onto the Pulumi package "libvirt" with the tokens
-// that the pulumi-libvirt Python SDK uses.
-package provider
-
-import (
-	"os"
-
-	"github.com/dmacvicar/terraform-provider-libvirt/libvirt"
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
-	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
-
-	"fleet.local/engine/pulumi-resource-libvirt/version"
-)
-
-func resourceToken(name string) tokens.Type {
-	return tokens.Type("libvirt:index/" + string(name[0]+'a'-'A') + name[1:] + ":" + name)
-}
-
-func functionToken(name string) tokens.ModuleMember {
-	return tokens.ModuleMember("libvirt:index/" + name + ":" + name)
-}
-
-// Provider describes the bridged provider.
-func Provider() tfbridge.ProviderInfo {
-	info := tfbridge.ProviderInfo{
-		P:           shimv2.NewProvider(libvirt.Provider()),
-		Name:        "libvirt",
-		Version:     version.Version,
-		Description: "A Pulumi package for creating and managing libvirt resources.",
-		Keywords:    []string{"pulumi", "libvirt"},
-		License:     "Apache-2.0",
-		Homepage:    "https://pulumi.io",
-		Repository:  "https://github.com/pulumi/pulumi-libvirt",
-		GitHubOrg:   "dmacvicar",
-		// Where tfgen reads the upstream docs (descriptions in the schema); unused at run time.
-		UpstreamRepoPath: os.Getenv("FLEET_LIBVIRT_UPSTREAM_DIR"),
-		Config: map[string]*tfbridge.SchemaInfo{
-			"uri": {Default: &tfbridge.DefaultInfo{EnvVars: []string{"LIBVIRT_DEFAULT_URI"}}},
-		},
-		Resources: map[string]*tfbridge.ResourceInfo{
-			"libvirt_cloudinit_disk": {Tok: resourceToken("CloudInitDisk")},
-			"libvirt_combustion":     {Tok: resourceToken("Combustion")},
-			"libvirt_domain":         {Tok: resourceToken("Domain")},
-			"libvirt_ignition":       {Tok: resourceToken("Ignition")},
-			"libvirt_network":        {Tok: resourceToken("Network")},
-			"libvirt_pool":           {Tok: resourceToken("Pool")},
-			"libvirt_volume":         {Tok: resourceToken("Volume")},
-		},
-		DataSources: map[string]*tfbridge.DataSourceInfo{
-			"libvirt_network_dns_host_template":        {Tok: functionToken("getNetworkDnsHostTemplate")},
-			"libvirt_network_dns_srv_template":         {Tok: functionToken("getNetworkDnsSrvTemplate")},
-			"libvirt_network_dnsmasq_options_template": {Tok: functionToken("getNetworkDnsmasqOptionsTemplate")},
-			"libvirt_node_info":                        {Tok: functionToken("getNodeInfo")},
-			"libvirt_node_device_info":                 {Tok: functionToken("getNodeDeviceInfo")},
-			"libvirt_node_devices":                     {Tok: functionToken("getNodeDevices")},
-		},
-	}
-	info.SetAutonaming(255, "-")
-	return info
-}
-EOF
-	cat >"$1/cmd/pulumi-tfgen-libvirt/main.go" <<'EOF'
-package main
-
-import (
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfgen"
-
-	"fleet.local/engine/pulumi-resource-libvirt/provider"
-	"fleet.local/engine/pulumi-resource-libvirt/version"
-)
-
-func main() {
-	tfgen.Main("libvirt", version.Version, provider.Provider())
-}
-EOF
-	cat >"$1/cmd/pulumi-resource-libvirt/main.go" <<'EOF'
-package main
-
-import (
-	_ "embed"
-
-	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
-
-	"fleet.local/engine/pulumi-resource-libvirt/provider"
-	"fleet.local/engine/pulumi-resource-libvirt/version"
-)
-
-//go:embed schema-embed.json
-var pulumiSchema []byte
-
-func main() {
-	tfbridge.Main("libvirt", version.Version, provider.Provider(), pulumiSchema)
-}
-EOF
+	cp -R "$REPO/engine/libvirt-provider/." "$1/"
 	echo '{}' >"$1/cmd/pulumi-resource-libvirt/schema-embed.json"
 }
 
 if ! provider_built; then
-	say "building pulumi-resource-libvirt $LIBVIRT_VERSION (bridge $LIBVIRT_BRIDGE_VERSION + terraform-provider-libvirt $LIBVIRT_TF_PROVIDER_VERSION; two builds, 10+ minutes on 2 cores)..."
+	say "building pulumi-resource-libvirt $LIBVIRT_VERSION (bridge $LIBVIRT_BRIDGE_VERSION + terraform-provider-libvirt $LIBVIRT_TF_PROVIDER_VERSION; two builds, a few minutes)..."
 	src=$LVDIR/src
 	rm -rf "$src" && mkdir -p "$LVDIR/bin" "$LVDIR/logs"
 	write_libvirt_module "$src"
@@ -472,6 +313,8 @@ PY
 	run_logged "$LVDIR/logs/provider-build.log" "compiling pulumi-resource-libvirt $LIBVIRT_VERSION" bash -c "cd '$src' && \
 		'$GO' build -trimpath -ldflags '$ld' -o '$LVDIR/bin/pulumi-resource-libvirt.tmp' ./cmd/pulumi-resource-libvirt"
 	mv -f "$LVDIR/bin/pulumi-resource-libvirt.tmp" "$LVDIR/bin/pulumi-resource-libvirt"
+	provider_source >"$LVDIR/bin/pulumi-resource-libvirt.source"
+	rm -rf "$ENGINE_PULUMI_HOME/plugins/resource-libvirt-v$LIBVIRT_VERSION" # re-registered below
 fi
 
 if ! plugin_ok "$ENGINE_PULUMI_HOME"; then

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vmfleet import rules
-from vmfleet.plan import VmInstance
-from vmfleet.spec import Template
+
+if TYPE_CHECKING:  # the policy pack imports this module without the program's dependencies
+    from vmfleet.plan import VmInstance
+    from vmfleet.spec import Template
 
 
 def document(vm: VmInstance, template: Template, host: str) -> dict[str, Any]:

@@ -35,6 +35,9 @@ def settings(config: Mapping[str, Any], schema: Mapping[str, dict[str, Any]]) ->
     """The policy's config with each schema default filled in (the engine does the same)."""
     merged = {key: spec["default"] for key, spec in schema.items() if "default" in spec}
     merged.update({key: value for key, value in config.items() if key != "enforcementLevel"})
+    for key, spec in schema.items():
+        if spec.get("type") == "integer" and isinstance(merged.get(key), float):
+            merged[key] = int(merged[key])  # the engine hands JSON numbers over as floats
     return merged
 
 

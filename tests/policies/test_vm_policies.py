@@ -108,6 +108,12 @@ def test_sizes_over_the_limits() -> None:
     assert "disk 50 GiB exceeds the limit of 8 GiB" in found[2]
 
 
+def test_limits_from_the_engine_arrive_as_floats_and_read_as_integers() -> None:
+    props = {**compliant_domain(), "memory": 2048.0}
+    [message] = violations(sizing_limits.POLICY, props, {"maxMemoryMib": 1024.0})
+    assert "exceeds the limit of 1024 MiB" in message
+
+
 def test_sizes_exactly_at_the_limits_pass() -> None:
     props = with_document({**compliant_domain(), "vcpu": 2.0, "memory": 1024.0}, disk_gib=8)
     assert violations(sizing_limits.POLICY, props, {"maxVcpus": 2, "maxMemoryMib": 1024, "maxDiskGib": 8}) == []
