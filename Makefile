@@ -4,7 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint unit test
+.PHONY: help setup engine hypervisor up preview down refresh lint unit engine-test test
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -12,6 +12,24 @@ help: ## List the commands
 setup: ## Install Debian packages and the Python environment (idempotent)
 	@scripts/system-packages.sh
 	@scripts/venv.sh $(VENV) requirements-dev.txt
+
+engine: ## Build or find the Pulumi CLI, language host and libvirt provider (cached in ~/.cache/fleet)
+	@scripts/engine.sh
+
+hypervisor: ## Make a libvirt daemon answer at qemu:///system (stop: scripts/hypervisor.sh stop)
+	@scripts/hypervisor.sh start
+
+up: ## Deploy STACK (default dev) with its policy pack config
+	@STACK=$(STACK) scripts/stack.sh up
+
+preview: ## Show what `make up` would change, policies applied
+	@STACK=$(STACK) scripts/stack.sh preview
+
+down: ## Destroy everything STACK created
+	@STACK=$(STACK) scripts/stack.sh down
+
+refresh: ## Read the real state of STACK's resources into its state
+	@STACK=$(STACK) scripts/stack.sh refresh
 
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check .

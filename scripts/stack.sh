@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# One Pulumi operation on a stack of this project, with everything it needs in place first:
+# Debian packages, the program's and the policy pack's virtualenvs, the engine, and (for stacks on
+# qemu:///system) the local hypervisor and the dev image.
+#   scripts/stack.sh up|preview|down|refresh      STACK=<name> (default dev)
+# State: PULUMI_BACKEND_URL when set, else the git-ignored .state/ folder of this checkout.
+# Secrets: the passphrase provider; PULUMI_CONFIG_PASSPHRASE(_FILE) when set, else, for the dev stack
+# only, the documented dev passphrase.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+STACK=${STACK:-dev}
+action=${1:?usage: scripts/stack.sh up|preview|down|refresh}
+DEV_PASSPHRASE=vmfleet-dev
+
+die() { echo "error: $*" >&2; exit 1; }
+[ -f "Pulumi.$STACK.yaml" ] || die "there is no Pulumi.$STACK.yaml; declare the stack's fleet there first (see README)"
+policy_config=policies/config/$STACK.json
+[ -f "$policy_config" ] || die "there is no $policy_config; every stack states its policy levels and limits there"
+
+scripts/system-packages.sh
+scripts/venv.sh .venv requirements-dev.txt
+scripts/venv.sh policies/venv policies/requirements.txt
+eval "$(scripts/engine.sh env)"
+if grep -qE 'uri: *"?qemu:///system' "Pulumi.$STACK.yaml"; then
+  scripts/hypervisor.sh start
+  for image in $(grep -oE '/var/lib/vmfleet/images/vmfleet-tiny-[0-9.]+\.qcow2' "Pulumi.$STACK.yaml" | sort -u); do
+    scripts/image.sh "$image"
+  done
+fi
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+  mkdir -p .state
+  export PULUMI_BACKEND_URL="file://$repo/.state"
+fi
+if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  [ "$STACK" = dev ] || die "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack $STACK"
+  export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE
+fi
+echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
+pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
+
+policies=(--policy-pack policies --policy-pack-config "$policy_config")
+case "$action" in
+  up) pulumi up --yes --non-interactive "${policies[@]}" ;;
+  preview) pulumi preview --non-interactive "${policies[@]}" ;;
+  down) pulumi destroy --yes --non-interactive ;;
+  refresh) pulumi refresh --yes --non-interactive ;;
+  *) die "unknown action $action (up, preview, down, refresh)" ;;
+esac
