@@ -9,9 +9,10 @@ PY    := $(VENV)/bin/python
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## Install Debian packages and the Python environment (idempotent)
+setup: ## Install Debian packages and the Python environments (idempotent)
 	@scripts/system-packages.sh
 	@scripts/venv.sh $(VENV) requirements-dev.txt
+	@scripts/venv.sh policies/venv policies/requirements.txt
 
 engine: ## Build or find the Pulumi CLI, language host and libvirt provider (cached in ~/.cache/fleet)
 	@scripts/engine.sh
@@ -40,5 +41,8 @@ lint: setup ## ruff and mypy
 unit: setup ## Fast tests: validation, placement, components under mocks, policies
 	$(PY) -m pytest -m "not engine" -q
 
-test: lint ## Every test (lint, unit, engine)
+engine-test: setup engine hypervisor ## The engine tier only: real pulumi against the local libvirt
+	$(PY) -m pytest -m engine -q
+
+test: lint engine hypervisor ## Every test: lint, unit, policies, engine
 	$(PY) -m pytest -q

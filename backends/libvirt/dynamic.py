@@ -39,6 +39,11 @@ def _is_missing(error: Exception) -> bool:
     )
 
 
+def _gone() -> ReadResult:
+    """What `read` returns for an object deleted behind Pulumi's back: an empty id means gone."""
+    return ReadResult(id_="", outs={})
+
+
 def _with_uuid(xml: str, uuid: str) -> str:
     """Redefining a filter under its own name must keep its UUID, or libvirt refuses."""
     without = re.sub(r"\s*<uuid>[^<]*</uuid>", "", xml)
@@ -80,7 +85,7 @@ class NetworkFilterProvider(ResourceProvider):
         try:
             found = _lookup_filter(conn, props["name"])
             if found is None or found.UUIDString() != id_:
-                return ReadResult(id_=None, outs=None)
+                return _gone()
             live = found.XMLDesc(0)
             xml = props["xml"] if filter_rules(live) == filter_rules(props["xml"]) else _canonical_filter(live)
             return ReadResult(id_=id_, outs={**props, "xml": xml})
@@ -181,7 +186,7 @@ class DomainTagsProvider(ResourceProvider):
             return ReadResult(id_=id_, outs={**props, "tags": parse_tags_element(xml)})
         except Exception as error:
             if _is_missing(error):
-                return ReadResult(id_=None, outs=None)
+                return _gone()
             raise
         finally:
             conn.close()

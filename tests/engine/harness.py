@@ -1,0 +1,324 @@
+"""Ephemeral stacks for engine tests: real pulumi, real libvirt, always destroyed afterwards.
+
+Each stack gets its own project copy, state directory, stack name, host-side name prefix, storage
+directory and address range, so tests never touch the dev stack or each other. VM networks are
+isolated; nothing here sends a packet to a VM.
+"""
+
+from __future__ import annotations
+
+import copy
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import libvirt
+import yaml
+from pulumi import automation as auto
+
+from tests.declarations import ROOT
+
+IMAGE = "/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2"
+URI = "qemu:///system"
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "backends", "vmfleet")
+PASSPHRASE = "engine-tests"
+
+
+def engine_environment() -> dict[str, str]:
+    """PATH, PULUMI_HOME and the offline switches from `scripts/engine.sh env` (builds if needed)."""
+    script = f'eval "$({ROOT / "scripts" / "engine.sh"} env)" && env -0'
+    dump = subprocess.run(["bash", "-c", script], check=True, capture_output=True, text=True).stdout
+    variables = dict(entry.split("=", 1) for entry in dump.split("\0") if "=" in entry)
+    wanted = ("PATH", "PULUMI_HOME", "PULUMI_SKIP_UPDATE_CHECK", "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION")
+    return {key: variables[key] for key in wanted}
+
+
+def prepare_host() -> None:
+    """The local hypervisor and the tiny image the test fleets boot."""
+    subprocess.run([str(ROOT / "scripts" / "hypervisor.sh"), "start"], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "scripts" / "image.sh"), IMAGE], check=True, capture_output=True)
+
+
+def free_cidrs(count: int) -> list[str]:
+    """`count` /24 networks in 10.240.0.0/12 that no libvirt network on this host uses."""
+    conn = libvirt.open(URI)
+    try:
+        used = set()
+        for network in conn.listAllNetworks():
+            for address in _network_addresses(network.XMLDesc(0)):
+                used.add(address)
+    finally:
+        conn.close()
+    chosen: list[str] = []
+    pool = list(ipaddress.IPv4Network("10.240.0.0/12").subnets(new_prefix=24))
+    while len(chosen) < count:
+        candidate = pool[secrets.randbelow(len(pool))]
+        if not any(candidate.overlaps(network) for network in used) and str(candidate) not in chosen:
+            chosen.append(str(candidate))
+    return chosen
+
+
+def _network_addresses(xml: str) -> list[ipaddress.IPv4Network]:
+    from xml.etree import ElementTree as ET
+
+    found = []
+    for ip in ET.fromstring(xml).findall("ip"):
+        if ip.get("family", "ipv4") == "ipv4" and ip.get("address"):
+            prefix = ip.get("prefix") or str(ipaddress.IPv4Network(f"0.0.0.0/{ip.get('netmask')}").prefixlen)
+            found.append(ipaddress.IPv4Network(f"{ip.get('address')}/{prefix}", strict=False))
+    return found
+
+
+def small_fleet(prefix: str, cidrs: list[str], storage_dir: str, expires: str) -> dict[str, Any]:
+    """One host, segments `front` (firewalled) and `back`, one template, one VM `web-01`."""
+    return {
+        "environment": "test",
+        "name_prefix": prefix,
+        "defaults": {
+            "tags": {"owner": "qa@example.com", "project": "engine-tests", "cost_center": "CC-7777", "expires": expires}
+        },
+        "host_pools": [
+            {
+                "name": "local",
+                "hosts": [
+                    {
+                        "name": "localhost",
+                        "uri": URI,
+                        "cpu_cores": 2,
+                        "memory_mib": 2048,
+                        "storage_dir": storage_dir,
+                        "domain_type": "auto",
+                    }
+                ],
+            }
+        ],
+        "sizes": [
+            {"name": "nano", "vcpus": 1, "memory_mib": 128, "disk_gib": 1},
+            {"name": "small", "vcpus": 1, "memory_mib": 256, "disk_gib": 1},
+        ],
+        "templates": [
+            {
+                "name": "tiny",
+                "image_path": IMAGE,
+                "os_family": "linux",
+                "default_size": "nano",
+                "version": "1.0",
+                "patched": "2026-11-20",
+            }
+        ],
+        "segments": [{"name": "front", "cidr": cidrs[0], "mode": "isolated", "dhcp": True}],
+        "firewalls": [
+            {"segment": "front", "ingress": [{"protocol": "tcp", "ports": ["80"], "peer": "any"}]},
+        ],
+        "vms": [
+            {
+                "name": "web",
+                "count": 1,
+                "pool": "local",
+                "template": "tiny",
+                "segments": ["front"],
+                "tags": {"role": "web"},
+            }
+        ],
+    }
+
+
+REPLACEMENT_STEPS = ("replace", "create-replacement", "delete-replaced")
+
+
+@dataclass
+class Run:
+    """What one preview or up did: step operations by resource, and policy events."""
+
+    steps: dict[str, str] = field(default_factory=dict)
+    """Resource URN -> its operation; the steps of a replacement collapse into "replace"."""
+    diffs: dict[str, list[str]] = field(default_factory=dict)
+    policy: list[auto.PolicyEvent] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)
+
+    def on_event(self, event: auto.EngineEvent) -> None:
+        if event.resource_pre_event is not None:
+            metadata = event.resource_pre_event.metadata
+            if metadata.type != "pulumi:pulumi:Stack":
+                op = metadata.op.value
+                if op in REPLACEMENT_STEPS:
+                    op = "replace"
+                self.steps[metadata.urn] = op
+                self.diffs[metadata.urn] = list(metadata.diffs or [])
+        if event.policy_event is not None:
+            self.policy.append(event.policy_event)
+
+    def changes(self) -> dict[str, str]:
+        """Resource name -> operation, for every resource step that changes something.
+
+        Default providers are left out: the dynamic-resource provider receives the stack's config,
+        so any declaration change "updates" it, which changes nothing on a host.
+        """
+        return {
+            urn.split("::")[-1]: op
+            for urn, op in self.steps.items()
+            if op != "same" and "::pulumi:providers:" not in urn
+        }
+
+
+class EphemeralStack:
+    """A uniquely named stack of a copy of the project, with its own state."""
+
+    def __init__(self, environment: dict[str, str]) -> None:
+        token = secrets.token_hex(3)
+        self.prefix = f"t{token}"
+        self.stack_name = f"test-{token}"
+        self.folder = Path(tempfile.mkdtemp(prefix=f"vmfleet-{self.prefix}-"))
+        self.project = self.folder / "project"
+        self.project.mkdir()
+        for name in PROJECT_FILES:
+            source = ROOT / name
+            target = self.project / name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+        (self.project / ".venv").symlink_to(ROOT / ".venv")
+        state = self.folder / "state"
+        state.mkdir()
+        self.storage_dir = f"/var/lib/libvirt/vmfleet/{self.prefix}"
+        self.environment = {
+            **environment,
+            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        }
+        self.command = auto.PulumiCommand(root=_cli_root(environment), skip_version_check=True)
+        self.declaration: dict[str, Any] = {}
+        self.stack: auto.Stack | None = None
+
+    def declare(self, declaration: dict[str, Any]) -> None:
+        """Write this fleet declaration into the stack file (creating the stack the first time)."""
+        self.declaration = copy.deepcopy(declaration)
+        stack_file = self.project / f"Pulumi.{self.stack_name}.yaml"
+        if self.stack is None:
+            self.stack = auto.create_or_select_stack(
+                self.stack_name,
+                work_dir=str(self.project),
+                opts=auto.LocalWorkspaceOptions(
+                    env_vars=self.environment,
+                    pulumi_home=self.environment["PULUMI_HOME"],
+                    pulumi_command=self.command,
+                    secrets_provider="passphrase",
+                ),
+            )
+        # Keep what creating the stack wrote (its encryption salt); replace the declaration.
+        document = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
+        document = document or {}
+        document["config"] = {"vmfleet:fleet": self.declaration}
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def policy_config(self, config: dict[str, Any]) -> str:
+        path = self.folder / "policy-config.json"
+        path.write_text(json.dumps(config))
+        return str(path)
+
+    def preview(self, policy_config: str | None = None) -> Run:
+        run = Run()
+        assert self.stack is not None
+        self.stack.preview(on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
+        return run
+
+    def up(self, policy_config: str | None = None) -> Run:
+        run = Run()
+        assert self.stack is not None
+        self.stack.up(on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
+        return run
+
+    def cli_up(self, policy_config: str) -> subprocess.CompletedProcess[str]:
+        """`pulumi up --yes` as `make up` runs it: the CLI previews first, with the policy pack."""
+        command = ["pulumi", "up", "--yes", "--non-interactive", "--stack", self.stack_name]
+        command += ["--policy-pack", str(ROOT / "policies"), "--policy-pack-config", policy_config]
+        environment = {**os.environ, **self.environment}
+        return subprocess.run(command, cwd=self.project, env=environment, capture_output=True, text=True)
+
+    def refresh(self) -> Run:
+        run = Run()
+        assert self.stack is not None
+        self.stack.refresh(on_event=run.on_event, on_output=run.output.append)
+        return run
+
+    def destroy(self) -> None:
+        if self.stack is not None:
+            self.stack.destroy(on_output=lambda _line: None)
+
+    def cleanup(self) -> None:
+        """Destroy whatever exists, then remove anything a failed destroy left on the host."""
+        try:
+            self.destroy()
+        finally:
+            remove_leftovers(self.prefix)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _cli_root(environment: dict[str, str]) -> str:
+    """The folder holding bin/pulumi, as PulumiCommand wants it."""
+    for folder in environment["PATH"].split(":"):
+        if (Path(folder) / "pulumi").is_file():
+            return str(Path(folder).parent)
+    raise RuntimeError("scripts/engine.sh env put no pulumi on PATH")
+
+
+def policy_options(policy_config: str | None) -> dict[str, Any]:
+    if policy_config is None:
+        return {}
+    return {"policy_packs": [str(ROOT / "policies")], "policy_pack_configs": [policy_config]}
+
+
+def host_objects(prefix: str) -> dict[str, list[str]]:
+    """Every libvirt object on the host whose name starts with the stack's prefix."""
+    conn = libvirt.open(URI)
+    try:
+        volumes = []
+        for pool in conn.listAllStoragePools():
+            if pool.isActive():
+                volumes += [v.name() for v in pool.listAllVolumes() if v.name().startswith(prefix + "-")]
+        return {
+            "domains": sorted(d.name() for d in conn.listAllDomains() if d.name().startswith(prefix + "-")),
+            "networks": sorted(n.name() for n in conn.listAllNetworks() if n.name().startswith(prefix + "-")),
+            "nwfilters": sorted(f.name() for f in conn.listAllNWFilters() if f.name().startswith(prefix + "-")),
+            "pools": sorted(p.name() for p in conn.listAllStoragePools() if p.name().startswith(prefix + "-")),
+            "volumes": sorted(volumes),
+        }
+    finally:
+        conn.close()
+
+
+def remove_leftovers(prefix: str) -> None:
+    """Teardown's safety net: remove the prefix's objects a failed test or destroy left behind."""
+    conn = libvirt.open(URI)
+    try:
+        for domain in conn.listAllDomains():
+            if domain.name().startswith(prefix + "-"):
+                if domain.isActive():
+                    domain.destroy()
+                domain.undefine()
+        for pool in conn.listAllStoragePools():
+            if pool.name().startswith(prefix + "-"):
+                if pool.isActive():
+                    for volume in pool.listAllVolumes():
+                        volume.delete(0)
+                    pool.destroy()
+                pool.undefine()
+        for network in conn.listAllNetworks():
+            if network.name().startswith(prefix + "-"):
+                if network.isActive():
+                    network.destroy()
+                network.undefine()
+        for nwfilter in conn.listAllNWFilters():
+            if nwfilter.name().startswith(prefix + "-"):
+                nwfilter.undefine()
+    finally:
+        conn.close()
+    shutil.rmtree(f"/var/lib/libvirt/vmfleet/{prefix}", ignore_errors=True)

@@ -1,0 +1,131 @@
+"""A fleet's life through the real engine and libvirt: up, retag, grow, resize, drift, destroy.
+
+One stack goes through every phase (each `up` boots real VMs, so phases share it), and each phase
+asserts both what the engine planned and what libvirt now holds.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import libvirt
+import pytest
+
+from backends.libvirt.dynamic import TAGS_NAMESPACE, parse_tags_element
+from tests.engine.harness import URI, EphemeralStack, host_objects
+
+pytestmark = pytest.mark.engine
+
+
+def domain_state(name: str) -> dict[str, Any]:
+    conn = libvirt.open(URI)
+    try:
+        domain = conn.lookupByName(name)
+        xml = ET.fromstring(domain.XMLDesc(0))
+        tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+        return {
+            "uuid": domain.UUIDString(),
+            "running": domain.isActive() == 1,
+            "memory_kib": int(xml.findtext("memory") or 0),
+            "type": xml.get("type"),
+            "tags": parse_tags_element(tags),
+            "interfaces": [
+                (_attribute(i, "source", "network"), _attribute(i, "filterref", "filter"))
+                for i in xml.findall("./devices/interface")
+            ],
+            "disk_backing": [b.get("file") for b in xml.findall("./devices/disk/backingStore/source") if b.get("file")],
+        }
+    finally:
+        conn.close()
+
+
+def _attribute(element: ET.Element, child: str, name: str) -> str | None:
+    found = element.find(child)
+    return found.get(name) if found is not None else None
+
+
+def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> None:
+    prefix = ephemeral.prefix
+    web1 = f"{prefix}-web-01"
+
+    # up: domains, volumes, network and filter exist, the VM runs with its tags and firewall.
+    ephemeral.declare(fleet)
+    ephemeral.up()
+    objects = host_objects(prefix)
+    assert objects["domains"] == [web1]
+    assert objects["networks"] == [f"{prefix}-front"]
+    assert objects["nwfilters"] == [f"{prefix}-front-fw"]
+    assert objects["pools"] == [f"{prefix}-vmfleet"]
+    assert objects["volumes"] == sorted(
+        [f"{prefix}-tiny-1.0.qcow2", f"{prefix}-web-01.qcow2", f"{prefix}-web-01-cloudinit.iso"]
+    )
+    state = domain_state(web1)
+    assert state["running"]
+    assert state["interfaces"] == [(f"{prefix}-front", f"{prefix}-front-fw")]
+    assert state["tags"]["role"] == "web" and state["tags"]["owner"] == "qa@example.com"
+    assert state["disk_backing"] == [f"{ephemeral.storage_dir}/{prefix}-tiny-1.0.qcow2"], "copy-on-write clone"
+    assert ephemeral.preview().changes() == {}, "a second preview finds nothing to do"
+
+    # retag: an in-place update of the Domain and of the host-side tags; the VM is not replaced.
+    retagged = copy.deepcopy(fleet)
+    retagged["vms"][0]["tags"]["role"] = "frontend"
+    ephemeral.declare(retagged)
+    planned = ephemeral.preview().changes()
+    assert planned == {web1: "update", f"{prefix}-web-01-tags": "update"}
+    ephemeral.up()
+    after = domain_state(web1)
+    assert after["uuid"] == state["uuid"] and after["running"], "same domain, never restarted by a retag"
+    assert after["tags"]["role"] == "frontend"
+
+    # grow: count 1 -> 2 creates web-02's resources only.
+    grown = copy.deepcopy(retagged)
+    grown["vms"][0]["count"] = 2
+    ephemeral.declare(grown)
+    planned = ephemeral.preview().changes()
+    assert planned == {
+        "fleet-web-02": "create",
+        f"{prefix}-web-02-disk": "create",
+        f"{prefix}-web-02-cloudinit": "create",
+        f"{prefix}-web-02": "create",
+        f"{prefix}-web-02-tags": "create",
+    }
+    ephemeral.up()
+    assert host_objects(prefix)["domains"] == [web1, f"{prefix}-web-02"]
+    assert domain_state(web1)["uuid"] == state["uuid"]
+
+    # resize: pulumi-libvirt marks memory as replace-on-change, so web-01's Domain is replaced (its
+    # disk volume is a separate resource and survives); tags follow the new domain.
+    resized = copy.deepcopy(grown)
+    resized["vms"][0]["resources"] = {"memory_mib": 192}
+    ephemeral.declare(resized)
+    planned = ephemeral.preview().changes()
+    assert planned[web1] == "replace"
+    assert planned[f"{prefix}-web-02"] == "replace"
+    assert f"{prefix}-web-01-disk" not in planned, "the disk keeps its data"
+    assert planned[f"{prefix}-web-01-tags"] == "update", "tags are rewritten onto the new domain"
+    ephemeral.up()
+    resized_state = domain_state(web1)
+    assert resized_state["memory_kib"] == 192 * 1024
+    assert resized_state["uuid"] != state["uuid"] and resized_state["running"]
+    assert resized_state["tags"]["role"] == "frontend"
+
+    # drift: a VM deleted by hand shows up in refresh, and the next up recreates it.
+    conn = libvirt.open(URI)
+    try:
+        victim = conn.lookupByName(f"{prefix}-web-02")
+        victim.destroy()
+        victim.undefine()
+    finally:
+        conn.close()
+    refreshed = ephemeral.refresh()
+    assert refreshed.steps, "refresh reports its reads"
+    planned = ephemeral.preview().changes()
+    assert planned[f"{prefix}-web-02"] == "create"
+    ephemeral.up()
+    assert domain_state(f"{prefix}-web-02")["running"]
+
+    # destroy: nothing of the stack is left on the host.
+    ephemeral.destroy()
+    assert host_objects(prefix) == {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
