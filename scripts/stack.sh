@@ -31,7 +31,9 @@ fi
 
 if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
   mkdir -p .state
-  export PULUMI_BACKEND_URL="file://$repo/.state"
+  # metadata=skip: without it the file backend rewrites a ".attrs" sidecar in place, and the
+  # program's read of its previous outputs (placement) can catch it empty ("failed to load checkpoint: EOF").
+  export PULUMI_BACKEND_URL="file://$repo/.state?metadata=skip"
 fi
 if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   [ "$STACK" = dev ] || die "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack $STACK"

@@ -51,9 +51,9 @@ def test_every_provider_resource_has_a_component_parent(built: Built) -> None:
         assert registration.parent_type.startswith("vmfleet:"), f"{registration.urn} is not under a component"
 
 
-def test_host_pool_makes_one_provider_and_storage_pool_per_host(built: Built) -> None:
+def test_host_pool_makes_providers_and_a_storage_pool_per_host(built: Built) -> None:
     providers = {r.name: r for r in built.of_type(PROVIDER)}
-    assert set(providers) == {"test-h1", "test-h2"}
+    assert set(providers) == {"test-h1", "test-h2", "test-h1-uploads", "test-h2-uploads"}
     assert providers["test-h2"].inputs["uri"] == "qemu+ssh://ops@h2.example.com/system"
     pools = built.of_type(POOL)
     assert {p.inputs["target"]["path"] for p in pools} == {"/var/lib/vmfleet-test"}
@@ -78,6 +78,18 @@ def test_vm_disk_is_a_copy_on_write_clone_of_its_hosts_template_volume(built: Bu
     assert "source" not in disk.inputs
     assert disk.provider.startswith(built.named("test-h1").urn)
     assert built.named("test-web-02-disk").inputs["baseVolumeId"] == "test-h2-tiny-id"
+
+
+def test_uploads_use_their_own_connection_one_at_a_time(built: Built) -> None:
+    uploads = built.named("test-h1-uploads").urn
+    base = built.named("test-h1-tiny")
+    first, second = built.named("test-web-01-cloudinit"), built.named("test-db-01-cloudinit")
+    assert all(r.provider.startswith(uploads) for r in (base, first, second))
+    assert base.urn in first.dependencies, "the first ISO waits for the template's image upload"
+    assert first.urn in second.dependencies, "uploads to one host never overlap"
+    assert built.named("test-h2-tiny").urn in built.named("test-web-02-cloudinit").dependencies
+    assert first.urn not in built.named("test-web-02-cloudinit").dependencies, "hosts upload independently"
+    assert not built.named("test-db-01-disk").provider.startswith(uploads), "clones use the main connection"
 
 
 def test_segments_get_a_network_only_on_hosts_with_their_vms(built: Built) -> None:

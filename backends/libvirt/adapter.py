@@ -8,6 +8,12 @@ Domain's tags written into libvirt metadata.
 What policies judge is kept plain and known at preview: interfaces name their network
 (`network_name`, not a computed id), the tag document is a literal string, and the filter
 stylesheet is literal text.
+
+Uploads (a template's image, a VM's cloud-init ISO) stream data over the libvirt connection, and
+the provider's libvirt client (go-libvirt) can deadlock when another call shares the connection
+during a stream: its reader waits on a caller that waits on the socket the stream fills (the
+upstream workaround is `-parallelism=1`; dmacvicar/terraform-provider-libvirt#594, #1021). So each
+host gets a second provider used only for uploads, and its uploads run one after another.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class LibvirtBackend:
         self.prefix = prefix
         self.probe_domain_type = probe_domain_type
         self._uris: dict[str, str] = {}
+        self._upload_providers: dict[str, libvirt.Provider] = {}
+        self._last_upload: dict[str, pulumi.Resource] = {}
 
     def host(self, pool: HostPool, host: Host, parent: pulumi.Resource) -> HostHandle:
         provider = libvirt.Provider(
@@ -54,6 +62,9 @@ class LibvirtBackend:
             opts=pulumi.ResourceOptions(parent=parent, provider=provider),
         )
         self._uris[host.name] = host.uri
+        self._upload_providers[host.name] = libvirt.Provider(
+            f"{self.prefix}-{host.name}-uploads", uri=host.uri, opts=pulumi.ResourceOptions(parent=parent)
+        )
         domain_type = host.domain_type if host.domain_type != "auto" else self.probe_domain_type(host.uri)
         return HostHandle(
             name=host.name, pool=pool.name, provider=provider, storage=storage.name, domain_type=domain_type
@@ -66,8 +77,9 @@ class LibvirtBackend:
             pool=host.storage,
             source=template.image_source,
             format=template.image_format,
-            opts=pulumi.ResourceOptions(parent=parent, provider=host.provider),
+            opts=self._upload_options(host.name, parent),
         )
+        self._last_upload[host.name] = volume
         return ImageHandle(template=template.name, host=host.name, image_id=volume.id, resource=volume)
 
     def segment_network(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle:
@@ -101,6 +113,15 @@ class LibvirtBackend:
         )
         return FilterHandle(segment=firewall.segment, host=host.name, filter_name=filter_name, resource=nwfilter)
 
+    def _upload_options(self, host: str, parent: pulumi.Resource) -> pulumi.ResourceOptions:
+        """Uploads go through the host's upload connection, each after the one before it."""
+        previous = self._last_upload.get(host)
+        return pulumi.ResourceOptions(
+            parent=parent,
+            provider=self._upload_providers[host],
+            depends_on=[previous] if previous is not None else None,
+        )
+
     def virtual_machine(self, request: VmRequest, parent: pulumi.Resource) -> VmHandle:
         vm, host = request.vm, request.host
         on_host = pulumi.ResourceOptions(parent=parent, provider=host.provider)
@@ -119,8 +140,9 @@ class LibvirtBackend:
             pool=host.storage,
             user_data=request.user_data,
             meta_data=request.meta_data,
-            opts=on_host,
+            opts=self._upload_options(host.name, parent),
         )
+        self._last_upload[host.name] = cloudinit
         filters = {
             network.network_name: request.filters[network.segment].filter_name
             for network in request.networks

@@ -191,7 +191,7 @@ class EphemeralStack:
         self.storage_dir = f"/var/lib/libvirt/vmfleet/{self.prefix}"
         self.environment = {
             **environment,
-            "PULUMI_BACKEND_URL": f"file://{state}",
+            "PULUMI_BACKEND_URL": f"file://{state}?metadata=skip",  # see scripts/stack.sh
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
         self.command = auto.PulumiCommand(root=_cli_root(environment), skip_version_check=True)
