@@ -22,7 +22,7 @@ def test_preview_of_a_small_fleet_shows_exactly_the_expected_creates(
     assert kinds == {
         "vmfleet:fleet:Fleet": 1,
         "vmfleet:fleet:HostPool": 1,
-        "pulumi:providers:libvirt": 1,
+        "pulumi:providers:libvirt": 2,  # one for uploads (see backends/libvirt/adapter.py)
         "libvirt:index/pool:Pool": 1,
         "vmfleet:fleet:VmTemplate": 1,
         "libvirt:index/volume:Volume": 2,
