@@ -27,6 +27,7 @@ def domain_state(name: str) -> dict[str, Any]:
         tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
         return {
             "uuid": domain.UUIDString(),
+            "run_id": domain.ID(),  # changes whenever the domain is started again
             "running": domain.isActive() == 1,
             "memory_kib": int(xml.findtext("memory") or 0),
             "type": xml.get("type"),
@@ -76,7 +77,8 @@ def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> No
     assert planned == {web1: "update", f"{prefix}-web-01-tags": "update"}
     ephemeral.up()
     after = domain_state(web1)
-    assert after["uuid"] == state["uuid"] and after["running"], "same domain, never restarted by a retag"
+    assert after["uuid"] == state["uuid"] and after["running"], "same domain"
+    assert after["run_id"] == state["run_id"], "never restarted by a retag"
     assert after["tags"]["role"] == "frontend"
 
     # grow: count 1 -> 2 creates web-02's resources only.
