@@ -13,6 +13,8 @@ from the project directory; `libvirt` is imported lazily, where the provider run
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Optional
 from xml.etree import ElementTree as ET
 
@@ -23,10 +25,15 @@ TAGS_NAMESPACE = "https://vmfleet.dev/xmlns/tags/1"
 TAGS_PREFIX = "vmfleet"
 
 
-def _connect(uri: str) -> Any:
+@contextmanager
+def _connection(uri: str) -> Iterator[Any]:
     import libvirt
 
-    return libvirt.open(uri)
+    conn = libvirt.open(uri)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def _is_missing(error: Exception) -> bool:
@@ -54,8 +61,7 @@ class NetworkFilterProvider(ResourceProvider):
     """CRUD for one nwfilter on one host. Inputs: `uri`, `name`, `xml`."""
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        conn = _connect(props["uri"])
-        try:
+        with _connection(props["uri"]) as conn:
             existing = _lookup_filter(conn, props["name"])
             if existing is not None:
                 raise RuntimeError(
@@ -64,8 +70,6 @@ class NetworkFilterProvider(ResourceProvider):
                 )
             created = conn.nwfilterDefineXML(props["xml"])
             return CreateResult(id_=created.UUIDString(), outs=dict(props))
-        finally:
-            conn.close()
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in ("uri", "name") if olds.get(key) != news.get(key)]
@@ -73,33 +77,24 @@ class NetworkFilterProvider(ResourceProvider):
         return DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=True)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        conn = _connect(news["uri"])
-        try:
+        with _connection(news["uri"]) as conn:
             conn.nwfilterDefineXML(_with_uuid(news["xml"], _id))
             return UpdateResult(outs=dict(news))
-        finally:
-            conn.close()
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn = _connect(props["uri"])
-        try:
+        with _connection(props["uri"]) as conn:
             found = _lookup_filter(conn, props["name"])
             if found is None or found.UUIDString() != id_:
                 return _gone()
             live = found.XMLDesc(0)
             xml = props["xml"] if filter_rules(live) == filter_rules(props["xml"]) else _canonical_filter(live)
             return ReadResult(id_=id_, outs={**props, "xml": xml})
-        finally:
-            conn.close()
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        conn = _connect(props["uri"])
-        try:
+        with _connection(props["uri"]) as conn:
             found = _lookup_filter(conn, props["name"])
             if found is not None:
                 found.undefine()
-        finally:
-            conn.close()
 
 
 def _lookup_filter(conn: Any, name: str) -> Any:
@@ -179,37 +174,34 @@ class DomainTagsProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         import libvirt
 
-        conn = _connect(props["uri"])
-        try:
-            domain = conn.lookupByName(props["domain"])
-            xml = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            return ReadResult(id_=id_, outs={**props, "tags": parse_tags_element(xml)})
-        except Exception as error:
-            if _is_missing(error):
-                return _gone()
-            raise
-        finally:
-            conn.close()
+        with _connection(props["uri"]) as conn:
+            try:
+                domain = conn.lookupByName(props["domain"])
+                xml = domain.metadata(
+                    libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG
+                )
+                return ReadResult(id_=id_, outs={**props, "tags": parse_tags_element(xml)})
+            except Exception as error:
+                if _is_missing(error):
+                    return _gone()
+                raise
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         import libvirt
 
-        conn = _connect(props["uri"])
-        try:
-            domain = conn.lookupByName(props["domain"])
-            domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, TAGS_NAMESPACE, _affect(domain))
-        except Exception as error:
-            if not _is_missing(error):
-                raise
-        finally:
-            conn.close()
+        with _connection(props["uri"]) as conn:
+            try:
+                domain = conn.lookupByName(props["domain"])
+                domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, TAGS_NAMESPACE, _affect(domain))
+            except Exception as error:
+                if not _is_missing(error):
+                    raise
 
     @staticmethod
     def _write(props: dict[str, Any]) -> None:
         import libvirt
 
-        conn = _connect(props["uri"])
-        try:
+        with _connection(props["uri"]) as conn:
             domain = conn.lookupByName(props["domain"])
             domain.setMetadata(
                 libvirt.VIR_DOMAIN_METADATA_ELEMENT,
@@ -218,8 +210,6 @@ class DomainTagsProvider(ResourceProvider):
                 TAGS_NAMESPACE,
                 _affect(domain),
             )
-        finally:
-            conn.close()
 
 
 def _affect(domain: Any) -> int:

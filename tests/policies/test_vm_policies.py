@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from pulumi_policy import ResourceValidationPolicy
 from vmpolicies import (
     approved_templates,
     expiry_notice,
@@ -15,19 +16,11 @@ from vmpolicies import (
     segmentation,
     sizing_limits,
 )
+from vmpolicies.registry import POLICIES
 
 from tests.policies.helpers import TODAY, compliant_domain, violations, with_document
 
-ALL_RESOURCE_POLICIES = [
-    mandatory_tags.POLICY,
-    sizing_limits.POLICY,
-    lifespan.POLICY,
-    expiry_notice.POLICY,
-    approved_templates.POLICY,
-    segmentation.POLICY,
-    protection.POLICY,
-    naming.POLICY,
-]
+ALL_RESOURCE_POLICIES = [policy for policy in POLICIES if isinstance(policy, ResourceValidationPolicy)]
 
 
 @pytest.mark.parametrize("policy", ALL_RESOURCE_POLICIES, ids=lambda p: p.name)
