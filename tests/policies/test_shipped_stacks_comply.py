@@ -6,11 +6,11 @@ import json
 
 import pytest
 from pulumi_policy import ResourceValidationPolicy
+from vmpolicies.registry import POLICIES
 
 from tests.declarations import ROOT, stack_declaration
 from tests.harness import run_program
 from tests.policies.helpers import DOMAIN, violations
-from vmpolicies.registry import POLICIES
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
