@@ -54,7 +54,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
                 vm.name,
                 RULE,
                 f"size {size!r} is not from the catalog",
-                f"use one of {', '.join(config['catalog']) or '(none configured)'} instead of explicit resources",
+                f"use a catalog size: one of {', '.join(config['catalog']) or '(none configured)'}",
             )
         )
     return found
