@@ -32,11 +32,13 @@ down: ## Destroy everything STACK created
 refresh: ## Read the real state of STACK's resources into its state
 	@STACK=$(STACK) scripts/stack.sh refresh
 
-lint: setup ## ruff and mypy
+lint: setup ## ruff, mypy, gofmt, and bash syntax of the scripts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/mypy policies/__main__.py
+	@test -z "$$(gofmt -l engine)" || { echo "gofmt would change:"; gofmt -l engine; exit 1; }
+	@for script in scripts/*.sh .ci/run; do bash -n "$$script" || exit 1; done
 
 unit: setup ## Fast tests: validation, placement, components under mocks, policies
 	$(PY) -m pytest -m "not engine" -q
