@@ -2,6 +2,7 @@
 STACK ?= dev
 VENV  := .venv
 PY    := $(VENV)/bin/python
+GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup engine hypervisor up preview down refresh lint unit engine-test test
@@ -37,7 +38,7 @@ lint: setup ## ruff, mypy, gofmt, and bash syntax of the scripts
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/mypy policies/__main__.py
-	@test -z "$$(gofmt -l engine)" || { echo "gofmt would change:"; gofmt -l engine; exit 1; }
+	@unformatted=$$($(GOFMT) -l engine) || exit 1; test -z "$$unformatted" || { echo "gofmt would change: $$unformatted"; exit 1; }
 	@for script in scripts/*.sh .ci/run; do bash -n "$$script" || exit 1; done
 
 unit: setup ## Fast tests: validation, placement, components under mocks, policies
