@@ -29,6 +29,9 @@ TAGS_PREFIX = "vmfleet"
 def _connection(uri: str) -> Iterator[Any]:
     import libvirt
 
+    # libvirt-python prints every error to stderr by default, even ones we handle (a lookup of a
+    # filter that does not exist yet); errors still raise libvirtError.
+    libvirt.registerErrorHandler(lambda _context, _error: None, None)
     conn = libvirt.open(uri)
     try:
         yield conn
