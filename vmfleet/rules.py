@@ -80,11 +80,11 @@ def tag_problems(key: str, value: str) -> list[str]:
     if not value.strip():
         problems.append(f"tag {key!r} is empty")
     if key == "owner" and value and not is_valid_owner(value):
-        problems.append(f"owner {value!r} is neither an e-mail address nor a team written 'group:<name>'")
+        problems.append("the owner must be an e-mail address or a team written 'group:<name>'")
     if key == "environment" and value and not matches(ENVIRONMENT_PATTERN, value):
-        problems.append(f"environment {value!r} must be a lower-case word such as 'dev' or 'prod'")
+        problems.append("the environment must be a lower-case word such as 'dev' or 'prod'")
     if key == "cost_center" and value and not matches(DEFAULT_COST_CENTER_PATTERN, value):
-        problems.append(f"cost_center {value!r} must look like 'CC-1234' (pattern {DEFAULT_COST_CENTER_PATTERN})")
+        problems.append(f"the cost center must look like 'CC-1234' (pattern {DEFAULT_COST_CENTER_PATTERN})")
     if key == "expires" and value and parse_iso_date(value) is None:
-        problems.append(f"expires {value!r} is not an ISO date; write it as YYYY-MM-DD")
+        problems.append("expires must be an ISO date: write it as YYYY-MM-DD")
     return problems
