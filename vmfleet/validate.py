@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
 
 from vmfleet import rules
 from vmfleet.plan import effective_resources
@@ -31,40 +32,32 @@ def problems(fleet: Fleet, is_secret: Callable[[str], bool] | None = None) -> li
 def _duplicates(fleet: Fleet) -> list[Problem]:
     found: list[Problem] = []
 
-    def check(section: str, names: Sequence[str], what: str = "name") -> None:
-        seen: dict[str, int] = {}
-        for position, name in enumerate(names):
-            if name in seen:
+    def check(what: str, entries: Sequence[tuple[str, str]]) -> None:
+        first_path: dict[str, str] = {}
+        for path, value in entries:
+            if value in first_path:
                 found.append(
-                    Problem(
-                        f"{section}[{position}].{what}",
-                        f"{shown(name)} is already used by {section}[{seen[name]}]; {what}s must be unique",
-                    )
+                    Problem(path, f"{shown(value)} is already used by {first_path[value]}; {what} must be unique")
                 )
             else:
-                seen[name] = position
+                first_path[value] = path
 
-    check("host_pools", [pool.name for pool in fleet.host_pools])
-    hosts = [(p, h, host) for p, pool in enumerate(fleet.host_pools) for h, host in enumerate(pool.hosts)]
-    for attribute in ("name", "uri"):
-        seen_hosts: dict[str, str] = {}
-        for p, h, host in hosts:
-            value = getattr(host, attribute)
-            path = f"host_pools[{p}].hosts[{h}]"
-            if value in seen_hosts:
-                found.append(
-                    Problem(
-                        f"{path}.{attribute}",
-                        f"{shown(value)} is already used by {seen_hosts[value]}; each host is declared once",
-                    )
-                )
-            else:
-                seen_hosts[value] = path
-    check("sizes", [size.name for size in fleet.sizes])
-    check("templates", [template.name for template in fleet.templates])
-    check("segments", [segment.name for segment in fleet.segments])
-    check("firewalls", [firewall.segment for firewall in fleet.firewalls], what="segment")
-    check("vms", [group.name for group in fleet.vms])
+    def names(section: str, items: Sequence[Any], key: str = "name") -> list[tuple[str, str]]:
+        return [(f"{section}[{i}].{key}", getattr(item, key)) for i, item in enumerate(items)]
+
+    hosts = [
+        (f"host_pools[{p}].hosts[{h}]", host)
+        for p, pool in enumerate(fleet.host_pools)
+        for h, host in enumerate(pool.hosts)
+    ]
+    check("host pool names", names("host_pools", fleet.host_pools))
+    check("host names", [(f"{path}.name", host.name) for path, host in hosts])
+    check("host URIs", [(f"{path}.uri", host.uri) for path, host in hosts])
+    check("size names", names("sizes", fleet.sizes))
+    check("template names", names("templates", fleet.templates))
+    check("segment names", names("segments", fleet.segments))
+    check("firewall segments (one firewall per segment)", names("firewalls", fleet.firewalls, key="segment"))
+    check("VM group names", names("vms", fleet.vms))
     return found
 
 
