@@ -10,15 +10,7 @@ output=${1:-/var/lib/vmfleet/images/vmfleet-tiny-$VERSION.qcow2}
 if [ -s "$output" ]; then
   exit 0
 fi
-tools=(grub-pc-bin grub-common xorriso mtools busybox-static cpio qemu-utils)
-missing=()
-for package in "${tools[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "==> installing image tools: ${missing[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/system-packages.sh" grub-pc-bin grub-common xorriso mtools busybox-static cpio qemu-utils
 
 echo "==> building the tiny VM image $output"
 work=$(mktemp -d)

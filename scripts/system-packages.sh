@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs on this machine, only those that are missing.
+#   scripts/system-packages.sh            the project's packages (below)
+#   scripts/system-packages.sh PKG...     those packages instead
 #   build: gcc, pkg-config and libvirt headers for libvirt-python
 #   runtime: xsltproc (the libvirt provider runs it for xml.xslt), genisoimage (cloud-init ISOs),
 #            libvirt daemon and QEMU (the local hypervisor), qemu-utils (images), dnsmasq (DHCP)
@@ -10,6 +12,10 @@ packages=(
   xsltproc genisoimage
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
 )
+
+if [ $# -gt 0 ]; then
+  packages=("$@")
+fi
 
 missing=()
 for package in "${packages[@]}"; do
