@@ -14,10 +14,9 @@ fi
 
 echo "==> building the tiny VM image $output"
 work=$(mktemp -d)
-chmod 755 "$work"  # apt-get download runs as _apt
 trap 'rm -rf "$work"' EXIT
 kernel_package=$(apt-cache depends linux-image-cloud-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
-(cd "$work" && apt-get download -qq "$kernel_package")
+(cd "$work" && apt-get download -qq -o APT::Sandbox::User=root "$kernel_package")
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 
 root="$work/initramfs"
