@@ -77,7 +77,7 @@ def _network_addresses(xml: str) -> list[ipaddress.IPv4Network]:
 
 
 def small_fleet(prefix: str, cidrs: list[str], storage_dir: str, expires: str) -> dict[str, Any]:
-    """One host, segments `front` (firewalled) and `back`, one template, one VM `web-01`."""
+    """One host, one firewalled segment `front`, one template, one VM `web-01`."""
     return {
         "environment": "test",
         "name_prefix": prefix,
@@ -139,7 +139,6 @@ class Run:
 
     steps: dict[str, str] = field(default_factory=dict)
     """Resource URN -> its operation; the steps of a replacement collapse into "replace"."""
-    diffs: dict[str, list[str]] = field(default_factory=dict)
     policy: list[auto.PolicyEvent] = field(default_factory=list)
     output: list[str] = field(default_factory=list)
 
@@ -151,7 +150,6 @@ class Run:
                 if op in REPLACEMENT_STEPS:
                     op = "replace"
                 self.steps[metadata.urn] = op
-                self.diffs[metadata.urn] = list(metadata.diffs or [])
         if event.policy_event is not None:
             self.policy.append(event.policy_event)
 
