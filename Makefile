@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor up preview down refresh lint unit engine-test test
+.PHONY: help setup engine hypervisor up preview down refresh leftovers lint unit engine-test test
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,6 +32,9 @@ down: ## Destroy everything STACK created
 
 refresh: ## Read the real state of STACK's resources into its state
 	@STACK=$(STACK) scripts/stack.sh refresh
+
+leftovers: ## List what STACK left on its hosts outside its state; REMOVE=1 removes it
+	@STACK=$(STACK) REMOVE=$(REMOVE) scripts/stack.sh leftovers
 
 lint: setup ## ruff, mypy, gofmt, and bash syntax of the scripts
 	$(VENV)/bin/ruff check .

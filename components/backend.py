@@ -36,6 +36,8 @@ class ImageHandle:
     template: str
     host: str
     image_id: pulumi.Output[str]
+    image_format: str
+    """How the image is stored: qcow2 or raw."""
     resource: pulumi.Resource
 
 
@@ -46,6 +48,8 @@ class NetworkHandle:
     segment: str
     host: str
     network_name: str
+    network_id: pulumi.Output[str]
+    """The backend's id of this network; it changes when the network is replaced."""
     resource: pulumi.Resource
 
 

@@ -2,7 +2,10 @@
 # One Pulumi operation on a stack of this project, with everything it needs in place first:
 # Debian packages, the program's and the policy pack's virtualenvs, the engine, and (for stacks on
 # qemu:///system) the local hypervisor and the dev image.
-#   scripts/stack.sh up|preview|down|refresh      STACK=<name> (default dev)
+#   scripts/stack.sh up|preview|down|refresh|leftovers      STACK=<name> (default dev)
+# up and preview refresh first, so what someone changed on a host shows in the diff and `up`
+# converges it; down refreshes first (a VM removed by hand is then simply gone), keeps deleting past
+# a failure, and then checks the hosts for anything of the stack that is still there.
 # State: PULUMI_BACKEND_URL when set, else the git-ignored .state/ folder of this checkout.
 # Secrets: the passphrase provider; PULUMI_CONFIG_PASSPHRASE(_FILE) when set, else, for the dev stack
 # only, the documented dev passphrase.
@@ -10,7 +13,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 STACK=${STACK:-dev}
-action=${1:?usage: scripts/stack.sh up|preview|down|refresh}
+action=${1:?usage: scripts/stack.sh up|preview|down|refresh|leftovers}
 DEV_PASSPHRASE=vmfleet-dev
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -43,10 +46,17 @@ echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
 pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
 
 policies=(--policy-pack policies --policy-pack-config "$policy_config")
+leftovers() { .venv/bin/python -m backends.libvirt.leftovers "$STACK" "$@"; }
 case "$action" in
-  up) pulumi up --yes --non-interactive "${policies[@]}" ;;
-  preview) pulumi preview --non-interactive "${policies[@]}" ;;
-  down) pulumi destroy --yes --non-interactive ;;
-  refresh) pulumi refresh --yes --non-interactive ;;
-  *) die "unknown action $action (up, preview, down, refresh)" ;;
+  up) pulumi up --yes --non-interactive --refresh "${policies[@]}" ;;
+  preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;
+  down)
+    status=0
+    pulumi destroy --yes --non-interactive --refresh --continue-on-error || status=$?
+    leftovers || status=1
+    exit $status
+    ;;
+  refresh) pulumi refresh --yes --non-interactive --clear-pending-creates ;;
+  leftovers) if [ "${REMOVE:-}" = 1 ]; then leftovers --remove; else leftovers; fi ;;
+  *) die "unknown action $action (up, preview, down, refresh, leftovers)" ;;
 esac

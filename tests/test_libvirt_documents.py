@@ -6,15 +6,9 @@ import ipaddress
 from xml.etree import ElementTree as ET
 
 from backends.libvirt import names
-from backends.libvirt.dynamic import (
-    DomainTagsProvider,
-    NetworkFilterProvider,
-    _with_uuid,
-    filter_rules,
-    parse_tags_element,
-    tags_element,
-)
+from backends.libvirt.nwfilter import NetworkFilterProvider, filter_rules, with_uuid
 from backends.libvirt.nwfilter_xml import render
+from backends.libvirt.tags import DomainTagsProvider, parse_tags_element, tags_element
 from vmfleet.spec import Firewall
 
 CIDRS = {"web": ipaddress.IPv4Network("10.1.1.0/24"), "app": ipaddress.IPv4Network("10.1.2.0/24")}
@@ -84,7 +78,7 @@ def test_accept_by_default_and_protocol_without_ports() -> None:
 def test_filter_rules_ignore_formatting_and_uuid() -> None:
     firewall = Firewall.model_validate({"segment": "web", "ingress": [{"ports": "22"}]})
     xml = render("dev-web-fw", firewall, CIDRS)
-    as_libvirt_returns_it = _with_uuid(xml.replace("\n", "").replace("  ", ""), "0b7a6f0e-1111-2222-3333-444455556666")
+    as_libvirt_returns_it = with_uuid(xml.replace("\n", "").replace("  ", ""), "0b7a6f0e-1111-2222-3333-444455556666")
     assert "<uuid>0b7a6f0e-1111-2222-3333-444455556666</uuid>" in as_libvirt_returns_it
     assert filter_rules(as_libvirt_returns_it) == filter_rules(xml)
     changed = render("dev-web-fw", Firewall.model_validate({"segment": "web", "ingress": [{"ports": "23"}]}), CIDRS)

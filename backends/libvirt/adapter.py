@@ -1,19 +1,19 @@
 """The libvirt backend: host pools, templates, segments, firewalls and VMs as libvirt objects.
 
-One `pulumi_libvirt.Provider` per host. Per host that needs them: a directory storage pool, a base
-volume per template, a network per segment, an nwfilter per firewalled segment. Per VM: a
-copy-on-write disk cloned from the template's base volume, a cloud-init ISO, the Domain, and the
-Domain's tags written into libvirt metadata.
+Per host: a directory storage pool, a base image per template, a network per segment, an nwfilter
+per firewalled segment. Per VM: a copy-on-write disk cloned from the base image, a cloud-init ISO,
+the Domain, and the Domain's tags written into libvirt metadata.
+
+The Domain is pulumi-libvirt's (`libvirt:index/domain:Domain`, what the policy pack judges), through
+one provider per host, built by scripts/engine.sh with bounded calls and drift fixes
+(engine/libvirt-provider/provider/). Everything else is a dynamic resource of ours on
+libvirt-python (storage.py, network.py, nwfilter.py, tags.py): they report drift truthfully,
+delete idempotently, clean up after a failed create, bound every call, and upload images and
+cloud-init disks outside the provider's stream path that deadlocks (see storage.py).
 
 What policies judge is kept plain and known at preview: interfaces name their network
-(`network_name`, not a computed id), the tag document is a literal string, and the filter
-stylesheet is literal text.
-
-Uploads (a template's image, a VM's cloud-init ISO) stream data over the libvirt connection, and
-the provider's libvirt client (go-libvirt) can deadlock when another call shares the connection
-during a stream: its reader waits on a caller that waits on the socket the stream fills (the
-upstream workaround is `-parallelism=1`; dmacvicar/terraform-provider-libvirt#594, #1021). So each
-host gets a second provider used only for uploads, and its uploads run one after another.
+(`network_name`; the `network_id` beside it is what replaces a VM when its network is replaced),
+the tag document is a literal string, and the filter stylesheet is literal text.
 """
 
 from __future__ import annotations
@@ -26,8 +26,11 @@ import pulumi_libvirt as libvirt
 
 from backends.libvirt import names
 from backends.libvirt.domain_xslt import filter_stylesheet
-from backends.libvirt.dynamic import DomainTags, NetworkFilter
+from backends.libvirt.network import SegmentNetwork
+from backends.libvirt.nwfilter import NetworkFilter
 from backends.libvirt.nwfilter_xml import render as render_nwfilter
+from backends.libvirt.storage import BaseImage, CloudInitDisk, Disk, StoragePool
+from backends.libvirt.tags import DomainTags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
 from vmfleet.spec import Firewall, Host, HostPool, Segment, Template
 
@@ -47,54 +50,57 @@ class LibvirtBackend:
         self.prefix = prefix
         self.probe_domain_type = probe_domain_type
         self._uris: dict[str, str] = {}
-        self._upload_providers: dict[str, libvirt.Provider] = {}
-        self._last_upload: dict[str, pulumi.Resource] = {}
 
     def host(self, pool: HostPool, host: Host, parent: pulumi.Resource) -> HostHandle:
         provider = libvirt.Provider(
             f"{self.prefix}-{host.name}", uri=host.uri, opts=pulumi.ResourceOptions(parent=parent)
         )
-        storage = libvirt.Pool(
+        storage = StoragePool(
             f"{self.prefix}-{host.name}-storage",
-            name=names.storage_pool(self.prefix),
-            type="dir",
-            target=libvirt.PoolTargetArgs(path=host.storage_dir),
-            opts=pulumi.ResourceOptions(parent=parent, provider=provider),
+            uri=host.uri,
+            pool_name=names.storage_pool(self.prefix),
+            path=host.storage_dir,
+            opts=pulumi.ResourceOptions(parent=parent),
         )
         self._uris[host.name] = host.uri
-        self._upload_providers[host.name] = libvirt.Provider(
-            f"{self.prefix}-{host.name}-uploads", uri=host.uri, opts=pulumi.ResourceOptions(parent=parent)
-        )
         domain_type = host.domain_type if host.domain_type != "auto" else self.probe_domain_type(host.uri)
         return HostHandle(
             name=host.name, pool=pool.name, provider=provider, storage=storage.name, domain_type=domain_type
         )
 
     def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle:
-        volume = libvirt.Volume(
+        image = BaseImage(
             f"{self.prefix}-{host.name}-{template.name}",
-            name=names.base_volume(self.prefix, template.name, template.version),
+            uri=self._uris[host.name],
             pool=host.storage,
+            volume_name=names.base_volume(self.prefix, template.name, template.version),
             source=template.image_source,
-            format=template.image_format,
-            opts=self._upload_options(host.name, parent),
+            volume_format=template.image_format,
+            opts=pulumi.ResourceOptions(parent=parent),
         )
-        self._last_upload[host.name] = volume
-        return ImageHandle(template=template.name, host=host.name, image_id=volume.id, resource=volume)
+        return ImageHandle(
+            template=template.name,
+            host=host.name,
+            image_id=image.id,
+            image_format=template.image_format,
+            resource=image,
+        )
 
     def segment_network(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle:
         network_name = names.network(self.prefix, segment.name)
-        network = libvirt.Network(
+        network = SegmentNetwork(
             f"{self.prefix}-{host.name}-{segment.name}",
-            name=network_name,
-            mode=NETWORK_MODES[segment.mode],
+            uri=self._uris[host.name],
+            network_name=network_name,
             bridge=names.bridge(self.prefix, segment.name),
-            addresses=[str(segment.cidr)],
-            autostart=True,
-            dhcp=libvirt.NetworkDhcpArgs(enabled=segment.dhcp),
-            opts=pulumi.ResourceOptions(parent=parent, provider=host.provider),
+            mode=NETWORK_MODES[segment.mode],
+            cidr=str(segment.cidr),
+            dhcp=segment.dhcp,
+            opts=pulumi.ResourceOptions(parent=parent),
         )
-        return NetworkHandle(segment=segment.name, host=host.name, network_name=network_name, resource=network)
+        return NetworkHandle(
+            segment=segment.name, host=host.name, network_name=network_name, network_id=network.id, resource=network
+        )
 
     def firewall_filter(
         self,
@@ -113,36 +119,28 @@ class LibvirtBackend:
         )
         return FilterHandle(segment=firewall.segment, host=host.name, filter_name=filter_name, resource=nwfilter)
 
-    def _upload_options(self, host: str, parent: pulumi.Resource) -> pulumi.ResourceOptions:
-        """Uploads go through the host's upload connection, each after the one before it."""
-        previous = self._last_upload.get(host)
-        return pulumi.ResourceOptions(
-            parent=parent,
-            provider=self._upload_providers[host],
-            depends_on=[previous] if previous is not None else None,
-        )
-
     def virtual_machine(self, request: VmRequest, parent: pulumi.Resource) -> VmHandle:
         vm, host = request.vm, request.host
-        on_host = pulumi.ResourceOptions(parent=parent, provider=host.provider)
-        disk = libvirt.Volume(
+        uri = self._uris[host.name]
+        disk = Disk(
             f"{self.prefix}-{vm.name}-disk",
-            name=names.disk_volume(self.prefix, vm.name),
+            uri=uri,
             pool=host.storage,
-            base_volume_id=request.image.image_id,
-            size=vm.disk_gib * GIB,
-            format="qcow2",
-            opts=on_host,
+            volume_name=names.disk_volume(self.prefix, vm.name),
+            base=request.image.image_id,
+            base_format=request.image.image_format,
+            size_bytes=vm.disk_gib * GIB,
+            opts=pulumi.ResourceOptions(parent=parent, protect=vm.protect),
         )
-        cloudinit = libvirt.CloudInitDisk(
+        cloudinit = CloudInitDisk(
             f"{self.prefix}-{vm.name}-cloudinit",
-            name=names.cloudinit_volume(self.prefix, vm.name),
+            uri=uri,
             pool=host.storage,
+            volume_name=names.cloudinit_volume(self.prefix, vm.name),
             user_data=request.user_data,
             meta_data=request.meta_data,
-            opts=self._upload_options(host.name, parent),
+            opts=pulumi.ResourceOptions(parent=parent),
         )
-        self._last_upload[host.name] = cloudinit
         filters = {
             network.network_name: request.filters[network.segment].filter_name
             for network in request.networks
@@ -157,29 +155,28 @@ class LibvirtBackend:
             memory=vm.memory_mib,
             running=True,
             autostart=vm.autostart,
-            description=f"Managed by vmfleet ({self.prefix}); tags: virsh metadata {domain_name} --uri "
-            "https://vmfleet.dev/xmlns/tags/1",
+            description=names.domain_description(self.prefix, domain_name),
             metadata=request.metadata,
             disks=[libvirt.DomainDiskArgs(volume_id=disk.id)],
             cloudinit=cloudinit.id,
             network_interfaces=[
-                libvirt.DomainNetworkInterfaceArgs(network_name=network.network_name, hostname=vm.name)
+                libvirt.DomainNetworkInterfaceArgs(
+                    network_name=network.network_name, network_id=network.network_id, hostname=vm.name
+                )
                 for network in request.networks
             ],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
             xml=libvirt.DomainXmlArgs(xslt=filter_stylesheet(filters)) if filters else None,
-            opts=pulumi.ResourceOptions.merge(
-                on_host,
-                pulumi.ResourceOptions(
-                    protect=vm.protect,
-                    depends_on=[network.resource for network in request.networks]
-                    + [handle.resource for handle in request.filters.values()],
-                ),
+            opts=pulumi.ResourceOptions(
+                parent=parent,
+                provider=host.provider,
+                protect=vm.protect,
+                depends_on=[handle.resource for handle in request.filters.values()],
             ),
         )
         DomainTags(
             f"{self.prefix}-{vm.name}-tags",
-            uri=self._uris[host.name],
+            uri=uri,
             domain=domain_name,
             domain_id=domain.id,
             tags=dict(vm.tags),

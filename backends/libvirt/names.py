@@ -38,3 +38,13 @@ def nwfilter(prefix: str, segment: str) -> str:
 
 def domain(prefix: str, vm: str) -> str:
     return f"{prefix}-{vm}"
+
+
+def domain_description(prefix: str, domain_name: str) -> str:
+    """A domain's fixed description: marks it as the stack's (see leftovers.py) and says where its tags are."""
+    return f"{domain_marker(prefix)} tags: virsh metadata {domain_name} --uri https://vmfleet.dev/xmlns/tags/1"
+
+
+def domain_marker(prefix: str) -> str:
+    """How every description of the stack's domains starts."""
+    return f"Managed by vmfleet ({prefix});"

@@ -13,7 +13,7 @@ from xml.etree import ElementTree as ET
 import libvirt
 import pytest
 
-from backends.libvirt.dynamic import TAGS_NAMESPACE, parse_tags_element
+from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
 from tests.engine.harness import URI, EphemeralStack, host_objects
 
 pytestmark = pytest.mark.engine

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/dmacvicar/terraform-provider-libvirt/libvirt"
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
 	"github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfbridge"
 	shimv2 "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/tfshim/sdk-v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -21,10 +22,19 @@ func functionToken(name string) tokens.ModuleMember {
 	return tokens.ModuleMember("libvirt:index/" + name + ":" + name)
 }
 
+// upstream is terraform-provider-libvirt with our fixes: bounded calls (bounded.go) and a Domain
+// that copes with hosts people also touch by hand (domain.go).
+func upstream() *schema.Provider {
+	p := libvirt.Provider()
+	hardenDomain(p.ResourcesMap["libvirt_domain"])
+	boundProvider(p)
+	return p
+}
+
 // Provider describes the bridged provider.
 func Provider() tfbridge.ProviderInfo {
 	info := tfbridge.ProviderInfo{
-		P:           shimv2.NewProvider(libvirt.Provider()),
+		P:           shimv2.NewProvider(upstream()),
 		Name:        "libvirt",
 		Version:     version.Version,
 		Description: "A Pulumi package for creating and managing libvirt resources.",

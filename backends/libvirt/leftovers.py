@@ -1,0 +1,200 @@
+"""What a stack left on its libvirt hosts outside its state, and how to remove it.
+
+`make down` runs this after `pulumi destroy`: when anything of the stack is still on a host (a
+delete that failed, a VM an interrupted run defined but never recorded, a volume somebody put into
+the stack's pool), it names each object with the command that removes it and exits non-zero, so
+"down succeeded" never hides debris. `make leftovers STACK=... REMOVE=1` removes them.
+
+What belongs to the stack is decided by name, from the declaration: the networks, nwfilters and
+storage pool its names module gives (`names.py`), every volume in that pool, and every domain whose
+description starts with the stack's marker (`names.domain_marker`). Prefix matching alone would also catch a
+stack whose prefix extends this one's (`dev` and `dev-2`).
+
+    python -m backends.libvirt.leftovers STACK [--remove]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backends.libvirt import names
+from backends.libvirt.host_call import Progress, call, lookup
+from vmfleet.load import CONFIG_KEY, parse
+from vmfleet.spec import Fleet
+
+LOCAL_URIS = ("qemu:///system", "qemu:///session")
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """One object of the stack still on a host."""
+
+    kind: str
+    name: str
+    uri: str
+    remove: str
+    """The shell command that removes it."""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} on {self.uri}: remove with `{self.remove}`"
+
+
+def find(fleet: Fleet) -> list[Leftover]:
+    """Every object of the stack on every host of the declaration."""
+    found: list[Leftover] = []
+    for uri, storage_dir in _hosts(fleet):
+        found += call(uri, "look for leftovers", partial(_find_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+    return found
+
+
+def remove(fleet: Fleet) -> list[Leftover]:
+    """Remove every object `find` reports; returns what was removed."""
+    removed: list[Leftover] = []
+    for uri, storage_dir in _hosts(fleet):
+        removed += call(uri, "remove leftovers", partial(_remove_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+    return removed
+
+
+def _hosts(fleet: Fleet) -> list[tuple[str, str]]:
+    return [(host.uri, host.storage_dir) for pool in fleet.host_pools for host in pool.hosts]
+
+
+def _find_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
+    prefix = fleet.prefix
+    virsh = f"virsh -c {uri}"
+    found = [
+        Leftover(
+            "domain", domain.name(), uri, f"{virsh} destroy {domain.name()}; {virsh} undefine {domain.name()} --nvram"
+        )
+        for domain in _domains(conn, prefix)
+    ]
+    for network_name in sorted(names.network(prefix, segment.name) for segment in fleet.segments):
+        if lookup(conn.networkLookupByName, network_name) is not None:
+            found.append(
+                Leftover(
+                    "network",
+                    network_name,
+                    uri,
+                    f"{virsh} net-destroy {network_name}; {virsh} net-undefine {network_name}",
+                )
+            )
+    for filter_name in sorted(names.nwfilter(prefix, firewall.segment) for firewall in fleet.firewalls):
+        if lookup(conn.nwfilterLookupByName, filter_name) is not None:
+            found.append(Leftover("nwfilter", filter_name, uri, f"{virsh} nwfilter-undefine {filter_name}"))
+    pool_name = names.storage_pool(prefix)
+    pool = lookup(conn.storagePoolLookupByName, pool_name)
+    if pool is not None:
+        if pool.isActive():
+            pool.refresh(0)
+            for volume in sorted(pool.listVolumes()):
+                found.append(Leftover("volume", volume, uri, f"{virsh} vol-delete --pool {pool_name} {volume}"))
+        found.append(
+            Leftover(
+                "storage pool", pool_name, uri, f"{virsh} pool-destroy {pool_name}; {virsh} pool-undefine {pool_name}"
+            )
+        )
+    elif uri in LOCAL_URIS:
+        found += _storage_folder(uri, storage_dir)
+    return found
+
+
+def _storage_folder(uri: str, storage_dir: str) -> list[Leftover]:
+    """The pool's folder on this machine, when it outlived its pool and still holds files."""
+    folder = Path(storage_dir)
+    if not folder.is_dir():
+        return []
+    entries = sorted(entry.name for entry in folder.iterdir() if entry.name != "lost+found")
+    if not entries:
+        return []  # an empty folder (or an empty mount point) is not debris
+    shown = ", ".join(entries[:5]) + (f" and {len(entries) - 5} more" if len(entries) > 5 else "")
+    return [Leftover("storage folder", f"{storage_dir} (holds {shown})", uri, f"rm -r {storage_dir}")]
+
+
+def _domains(conn: Any, prefix: str) -> list[Any]:
+    marker = names.domain_marker(prefix)
+    found = []
+    for domain in conn.listAllDomains(0):
+        try:
+            description = domain.metadata(0, None, 0)  # VIR_DOMAIN_METADATA_DESCRIPTION
+        except Exception:
+            continue  # no description: not ours
+        if description.startswith(marker):
+            found.append(domain)
+    return sorted(found, key=lambda domain: domain.name())
+
+
+def _remove_on(conn: Any, progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
+    removed = _find_on(conn, progress, uri=uri, fleet=fleet, storage_dir=storage_dir)
+    prefix = fleet.prefix
+    for domain in _domains(conn, prefix):
+        if domain.isActive():
+            domain.destroy()
+        domain.undefineFlags(1 | 2 | 4 | 16)  # managed save, snapshot metadata, NVRAM, checkpoint metadata
+    for segment in fleet.segments:
+        network = lookup(conn.networkLookupByName, names.network(prefix, segment.name))
+        if network is not None:
+            if network.isActive():
+                network.destroy()
+            network.undefine()
+    for firewall in fleet.firewalls:
+        nwfilter = lookup(conn.nwfilterLookupByName, names.nwfilter(prefix, firewall.segment))
+        if nwfilter is not None:
+            nwfilter.undefine()
+    pool = lookup(conn.storagePoolLookupByName, names.storage_pool(prefix))
+    if pool is not None:
+        if not pool.isActive():
+            pool.create(0)
+        pool.refresh(0)
+        for volume in pool.listAllVolumes(0):
+            volume.delete(0)
+        pool.destroy()
+        pool.undefine()
+    if uri in LOCAL_URIS and Path(storage_dir).is_dir() and not os.path.ismount(storage_dir):
+        import shutil
+
+        shutil.rmtree(storage_dir, ignore_errors=True)
+    return removed
+
+
+def load_fleet(stack_file: Path) -> Fleet:
+    """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
+    return parse(raw, source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
+
+
+def report(leftovers: Iterable[Leftover]) -> str:
+    lines = [f"  - {leftover}" for leftover in leftovers]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m backends.libvirt.leftovers", description=__doc__.splitlines()[0])
+    parser.add_argument("stack", help="the stack whose Pulumi.<stack>.yaml declares the hosts")
+    parser.add_argument("--remove", action="store_true", help="remove what is found")
+    args = parser.parse_args(argv)
+    fleet = load_fleet(Path(f"Pulumi.{args.stack}.yaml"))
+    if args.remove:
+        removed = remove(fleet)
+        print(f"removed {len(removed)} object(s) of stack {args.stack}" + (":\n" + report(removed) if removed else ""))
+        return 0
+    found = find(fleet)
+    if not found:
+        print(f"nothing of stack {args.stack} is left on its hosts")
+        return 0
+    print(f"stack {args.stack} left {len(found)} object(s) on its hosts:\n{report(found)}", file=sys.stderr)
+    print(f"remove them all with `make leftovers STACK={args.stack} REMOVE=1`", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""A VM's tags as a `<metadata>` element of its libvirt domain, as a Pulumi dynamic resource.
+
+People and tools on the host see them (`virsh metadata <domain> --uri https://vmfleet.dev/xmlns/tags/1`).
+Setting metadata is a live, in-place change: retagging never restarts or replaces the VM. Tags
+edited or removed on the host show in refresh and `up` writes the declared ones back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+from xml.etree import ElementTree as ET
+
+import pulumi
+from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+
+from backends.libvirt.host_call import Progress, call, is_missing, lookup
+from backends.libvirt.provider_base import LibvirtProvider, gone
+from backends.state_registry import RecordedProvider
+
+TAGS_NAMESPACE = "https://vmfleet.dev/xmlns/tags/1"
+TAGS_PREFIX = "vmfleet"
+
+
+def tags_element(tags: dict[str, str]) -> str:
+    """`<tags><tag key="owner">alice@example.com</tag>...</tags>`, keys sorted."""
+    root = ET.Element("tags")
+    for key in sorted(tags):
+        ET.SubElement(root, "tag", key=key).text = tags[key]
+    return ET.tostring(root, encoding="unicode")
+
+
+def parse_tags_element(xml: str) -> dict[str, str]:
+    """The tags from a metadata element written by `tags_element`."""
+    root = ET.fromstring(xml)
+    return {element.get("key", ""): element.text or "" for element in root.iter() if element.tag.endswith("tag")}
+
+
+class DomainTagsProvider(RecordedProvider, LibvirtProvider):
+    """Writes tags into a domain's metadata. Inputs: `uri`, `domain`, `domain_id`, `tags`."""
+
+    state_name = "libvirt/domain-tags"
+    replace_keys = ("uri", "domain")
+    update_keys = ("tags", "domain_id")
+    kind = "domain tags"
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        self._write(props)
+        return CreateResult(id_=f"{props['domain']}/tags", outs=dict(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        self._write(news)
+        return UpdateResult(outs=dict(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        import libvirt
+
+        def inspect(conn: Any, _progress: Progress) -> ReadResult:
+            domain = lookup(conn.lookupByName, props["domain"])
+            if domain is None:
+                return gone()
+            try:
+                xml = domain.metadata(
+                    libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG
+                )
+            except Exception as error:
+                if not is_missing(error):
+                    raise
+                return ReadResult(id_=id_, outs={**props, "tags": {}})  # removed on the host
+            return ReadResult(id_=id_, outs={**props, "tags": parse_tags_element(xml)})
+
+        return call(props["uri"], f"read tags of domain {props['domain']}", inspect)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        import libvirt
+
+        def remove(conn: Any, _progress: Progress) -> None:
+            domain = lookup(conn.lookupByName, props["domain"])
+            if domain is None:
+                return
+            try:
+                domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None, TAGS_NAMESPACE, _affect(domain))
+            except Exception as error:
+                if not is_missing(error):
+                    raise
+
+        call(props["uri"], f"remove tags of domain {props['domain']}", remove)
+
+    @staticmethod
+    def _write(props: dict[str, Any]) -> None:
+        import libvirt
+
+        def write(conn: Any, _progress: Progress) -> None:
+            domain = conn.lookupByName(props["domain"])
+            domain.setMetadata(
+                libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+                tags_element(props["tags"]),
+                TAGS_PREFIX,
+                TAGS_NAMESPACE,
+                _affect(domain),
+            )
+
+        call(props["uri"], f"write tags of domain {props['domain']}", write)
+
+
+def _affect(domain: Any) -> int:
+    import libvirt
+
+    flags: int = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    if domain.isActive():
+        flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
+    return flags
+
+
+class DomainTags(Resource):
+    """The tags of one libvirt domain, written where `virsh` shows them."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        uri: pulumi.Input[str],
+        domain: str,
+        domain_id: pulumi.Input[str],
+        tags: dict[str, str],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        props = {"uri": uri, "domain": domain, "domain_id": domain_id, "tags": tags}
+        super().__init__(DomainTagsProvider(), resource_name, props, opts)

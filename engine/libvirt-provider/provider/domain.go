@@ -1,0 +1,147 @@
+package provider
+
+// Fixes to upstream's libvirt_domain for hosts that people also touch by hand, and for failures
+// part-way through a create. Each is a wrapper around the upstream function; nothing upstream is
+// copied or edited.
+//
+//   - create refuses a domain of the same name that is not in the stack's state (a leftover of an
+//     interrupted run, or another stack with the same prefix), with the command that removes it;
+//     and when the create itself fails after libvirt defined the domain (a VM too big for the host
+//     fails at start, say), it removes that half-made domain, so a retry starts clean instead of
+//     failing with "domain ... already exists" forever.
+//   - read turns an error that comes from a missing or stopped disk volume or network into a
+//     warning: those objects are refreshed on their own, and upstream would otherwise fail the whole
+//     refresh (and `make down`, which refreshes first). A domain that is gone reads as gone.
+//   - update gives a transient domain (undefined on the host while running) its persistent
+//     definition back, and resumes a paused one, before upstream's update (which only starts a
+//     shut-off domain and sets autostart).
+//   - delete of a domain that no longer exists succeeds, so `make down` after someone removed a VM
+//     by hand removes everything else instead of failing "Domain not found" on every retry.
+//   - `description` changes in place (upstream replaces the VM for it), so a note an operator edits
+//     on the host is not a reason to replace a healthy VM.
+//   - a change of a network interface's network replaces the domain: upstream's update ignores it,
+//     so the VM kept its old NIC while every preview showed the same change again.
+
+import (
+	"context"
+	"fmt"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
+	"github.com/hashicorp/terraform-plugin-sdk/v2/diag"
+	"github.com/hashicorp/terraform-plugin-sdk/v2/helper/schema"
+)
+
+const undefineEverything = golibvirt.DomainUndefineManagedSave | golibvirt.DomainUndefineSnapshotsMetadata |
+	golibvirt.DomainUndefineNvram | golibvirt.DomainUndefineCheckpointsMetadata
+
+func hardenDomain(r *schema.Resource) {
+	r.Schema["description"].ForceNew = false
+	nic := r.Schema["network_interface"].Elem.(*schema.Resource)
+	nic.Schema["network_name"].ForceNew = true
+	nic.Schema["network_id"].ForceNew = true
+
+	create, read, update, remove := r.CreateContext, r.ReadContext, r.UpdateContext, r.DeleteContext
+	r.CreateContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
+		h, name := hostOf(meta), d.Get("name").(string)
+		if h.conn != nil {
+			if _, err := h.conn.DomainLookupByName(name); err == nil {
+				return diag.Errorf("domain %q already exists on %s but is not in this stack's state: a leftover of an "+
+					"interrupted run, or another stack uses the same name_prefix. Remove it (`virsh -c %s destroy %s; "+
+					"virsh -c %s undefine %s --nvram`, or `make leftovers STACK=<stack> REMOVE=1` for everything of the "+
+					"stack) and run the command again", name, h.uri, h.uri, name, h.uri, name)
+			}
+		}
+		result := create(ctx, d, meta)
+		if result.HasError() && d.Id() == "" && h.conn != nil {
+			if domain, err := h.conn.DomainLookupByName(name); err == nil {
+				_ = h.conn.DomainDestroy(domain) // fails harmlessly when it never started
+				if err := h.conn.DomainUndefineFlags(domain, undefineEverything); err == nil {
+					result = append(result, diag.Diagnostic{
+						Severity: diag.Error,
+						Summary:  fmt.Sprintf("the half-created domain %q was removed from %s, so the next run starts clean", name, h.uri),
+					})
+				}
+			}
+		}
+		return result
+	}
+	r.ReadContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
+		result := read(ctx, d, meta)
+		if !result.HasError() || d.Id() == "" {
+			return result
+		}
+		h := hostOf(meta)
+		if h.conn != nil {
+			if _, err := h.conn.DomainLookupByUUID(parseUUID(d.Id())); golibvirt.IsNotFound(err) {
+				d.SetId("")
+				return nil
+			}
+		}
+		warnings := diag.Diagnostics{}
+		for _, problem := range result {
+			warnings = append(warnings, diag.Diagnostic{
+				Severity: diag.Warning,
+				Summary: fmt.Sprintf("domain %q on %s was read only in part (%s): its disk, cloud-init disk or a network "+
+					"is missing or stopped; those are refreshed on their own, and `make up` restores them",
+					d.Get("name").(string), h.uri, problem.Summary),
+			})
+		}
+		return warnings
+	}
+	r.UpdateContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
+		h := hostOf(meta)
+		if h.conn != nil {
+			if err := repersist(h.conn, parseUUID(d.Id())); err != nil {
+				return diag.Errorf("update domain %q on %s: %s", d.Get("name").(string), h.uri, err)
+			}
+		}
+		return update(ctx, d, meta)
+	}
+	r.DeleteContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
+		h := hostOf(meta)
+		if h.conn != nil {
+			if _, err := h.conn.DomainLookupByUUID(parseUUID(d.Id())); golibvirt.IsNotFound(err) {
+				return nil
+			}
+		}
+		return remove(ctx, d, meta)
+	}
+}
+
+// repersist makes a transient domain persistent again and resumes a paused one.
+func repersist(conn *golibvirt.Libvirt, id golibvirt.UUID) error {
+	domain, err := conn.DomainLookupByUUID(id)
+	if err != nil {
+		return err
+	}
+	persistent, err := conn.DomainIsPersistent(domain)
+	if err != nil {
+		return err
+	}
+	if persistent == 0 {
+		definition, err := conn.DomainGetXMLDesc(domain, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
+		if err != nil {
+			return err
+		}
+		if _, err := conn.DomainDefineXML(definition); err != nil {
+			return fmt.Errorf("restoring its persistent definition: %w", err)
+		}
+	}
+	state, _, err := conn.DomainGetState(domain, 0)
+	if err != nil {
+		return err
+	}
+	if golibvirt.DomainState(state) == golibvirt.DomainPaused {
+		return conn.DomainResume(domain)
+	}
+	return nil
+}
+
+func parseUUID(id string) golibvirt.UUID {
+	var parsed golibvirt.UUID
+	if value, err := uuid.Parse(id); err == nil {
+		copy(parsed[:], value[:])
+	}
+	return parsed
+}
