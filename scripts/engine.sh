@@ -123,12 +123,14 @@ if [ "${FLEET_ENGINE_USE_PATH:-1}" != 0 ] && existing=$(command -v pulumi 2>/dev
 	fi
 fi
 
-if cli_ok "$BIN" && langhost_ok && plugin_ok "$ENGINE_PULUMI_HOME"; then
+# The provider is rebuilt whenever its sources in engine/libvirt-provider/ change (provider_built).
+if cli_ok "$BIN" && langhost_ok && provider_built && plugin_ok "$ENGINE_PULUMI_HOME"; then
 	finish "$BIN" "$ENGINE_PULUMI_HOME"
 fi
 if [ "$MODE" = check ]; then
 	cli_ok "$BIN" || say "missing: pulumi $PULUMI_VERSION in $BIN"
 	langhost_ok || say "missing: Python language host in $BIN"
+	provider_built || say "out of date: libvirt provider in $LVDIR (its sources in engine/libvirt-provider changed)"
 	plugin_ok "$ENGINE_PULUMI_HOME" || say "missing: libvirt $LIBVIRT_VERSION plugin in $ENGINE_PULUMI_HOME"
 	exit 1
 fi

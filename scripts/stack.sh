@@ -46,7 +46,13 @@ echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
 pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
 
 policies=(--policy-pack policies --policy-pack-config "$policy_config")
-leftovers() { .venv/bin/python -m backends.libvirt.leftovers "$STACK" "$@"; }
+leftovers() {
+  local state
+  state=$(mktemp)
+  pulumi stack export >"$state"
+  .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" "$@" || { rm -f "$state"; return 1; }
+  rm -f "$state"
+}
 case "$action" in
   up) pulumi up --yes --non-interactive --refresh "${policies[@]}" ;;
   preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;

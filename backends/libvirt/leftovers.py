@@ -1,22 +1,26 @@
-"""What a stack left on its libvirt hosts outside its state, and how to remove it.
+"""What a stack has on its libvirt hosts that its state does not record, and how to remove it.
 
 `make down` runs this after `pulumi destroy`: when anything of the stack is still on a host (a
 delete that failed, a VM an interrupted run defined but never recorded, a volume somebody put into
 the stack's pool), it names each object with the command that removes it and exits non-zero, so
-"down succeeded" never hides debris. `make leftovers STACK=... REMOVE=1` removes them.
+"down succeeded" never hides debris. `make leftovers STACK=...` lists the same at any time, and
+`REMOVE=1` removes what it lists; objects the state records are never touched.
 
 What belongs to the stack is decided by name, from the declaration: the networks, nwfilters and
 storage pool its names module gives (`names.py`), every volume in that pool, and every domain whose
-description starts with the stack's marker (`names.domain_marker`). Prefix matching alone would also catch a
-stack whose prefix extends this one's (`dev` and `dev-2`).
+description starts with the stack's marker (`names.domain_marker`). Prefix matching alone would
+also catch a stack whose prefix extends this one's (`dev` and `dev-2`). What the state records is
+read from `pulumi stack export` (`--state FILE`).
 
-    python -m backends.libvirt.leftovers STACK [--remove]
+    python -m backends.libvirt.leftovers STACK [--state EXPORT.json] [--remove]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
+import json
+import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,11 +36,15 @@ from vmfleet.load import CONFIG_KEY, parse
 from vmfleet.spec import Fleet
 
 LOCAL_URIS = ("qemu:///system", "qemu:///session")
+DOMAIN_TYPE = "libvirt:index/domain:Domain"
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+Managed = set[tuple[str, str]]
+"""(kind, name) of every object the stack's state records."""
 
 
 @dataclass(frozen=True)
 class Leftover:
-    """One object of the stack still on a host."""
+    """One object of the stack on a host that its state does not record."""
 
     kind: str
     name: str
@@ -48,19 +56,57 @@ class Leftover:
         return f"{self.kind} {self.name} on {self.uri}: remove with `{self.remove}`"
 
 
-def find(fleet: Fleet) -> list[Leftover]:
-    """Every object of the stack on every host of the declaration."""
+def managed_objects(export: dict[str, Any]) -> Managed:
+    """What a `pulumi stack export` document records, as (kind, name) pairs.
+
+    Dynamic resources all share one type token and their provider is a secret in state, so their
+    kind is told by the shape of their outputs (storage.py, network.py, nwfilter.py).
+    """
+    managed: Managed = set()
+    for resource in (export.get("deployment") or {}).get("resources") or []:
+        outputs = resource.get("outputs") or {}
+        name = outputs.get("name")
+        if not isinstance(name, str):
+            continue
+        if resource.get("type") == DOMAIN_TYPE:
+            managed.add(("domain", name))
+        elif resource.get("type") == DYNAMIC_TYPE:
+            kind = _dynamic_kind(outputs)
+            if kind is not None:
+                managed.add((kind, name))
+    return managed
+
+
+def _dynamic_kind(outputs: dict[str, Any]) -> str | None:
+    if "bridge" in outputs:
+        return "network"
+    if "pool" in outputs:
+        return "volume"
+    if "path" in outputs and "autostart" in outputs:
+        return "storage pool"
+    if "xml" in outputs:
+        return "nwfilter"
+    return None
+
+
+def find(fleet: Fleet, managed: Managed) -> list[Leftover]:
+    """Every object of the stack on every host of the declaration that `managed` does not hold."""
     found: list[Leftover] = []
     for uri, storage_dir in _hosts(fleet):
-        found += call(uri, "look for leftovers", partial(_find_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+        on_host = call(uri, "look for leftovers", partial(_objects_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+        found += [leftover for leftover in on_host if (leftover.kind, leftover.name) not in managed]
     return found
 
 
-def remove(fleet: Fleet) -> list[Leftover]:
+def remove(fleet: Fleet, managed: Managed) -> list[Leftover]:
     """Remove every object `find` reports; returns what was removed."""
     removed: list[Leftover] = []
     for uri, storage_dir in _hosts(fleet):
-        removed += call(uri, "remove leftovers", partial(_remove_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+        leftovers = [item for item in find(fleet, managed) if item.uri == uri]
+        call(uri, "remove leftovers", partial(_remove_on, leftovers=leftovers, prefix=fleet.prefix))
+        if uri in LOCAL_URIS and any(item.kind == "storage folder" for item in leftovers):
+            shutil.rmtree(storage_dir, ignore_errors=True)
+        removed += leftovers
     return removed
 
 
@@ -68,7 +114,8 @@ def _hosts(fleet: Fleet) -> list[tuple[str, str]]:
     return [(host.uri, host.storage_dir) for pool in fleet.host_pools for host in pool.hosts]
 
 
-def _find_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
+def _objects_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
+    """Every object of the stack on one host, managed or not."""
     prefix = fleet.prefix
     virsh = f"virsh -c {uri}"
     found = [
@@ -79,14 +126,8 @@ def _find_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_
     ]
     for network_name in sorted(names.network(prefix, segment.name) for segment in fleet.segments):
         if lookup(conn.networkLookupByName, network_name) is not None:
-            found.append(
-                Leftover(
-                    "network",
-                    network_name,
-                    uri,
-                    f"{virsh} net-destroy {network_name}; {virsh} net-undefine {network_name}",
-                )
-            )
+            remove_network = f"{virsh} net-destroy {network_name}; {virsh} net-undefine {network_name}"
+            found.append(Leftover("network", network_name, uri, remove_network))
     for filter_name in sorted(names.nwfilter(prefix, firewall.segment) for firewall in fleet.firewalls):
         if lookup(conn.nwfilterLookupByName, filter_name) is not None:
             found.append(Leftover("nwfilter", filter_name, uri, f"{virsh} nwfilter-undefine {filter_name}"))
@@ -94,14 +135,10 @@ def _find_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_
     pool = lookup(conn.storagePoolLookupByName, pool_name)
     if pool is not None:
         if pool.isActive():
-            pool.refresh(0)
             for volume in sorted(pool.listVolumes()):
                 found.append(Leftover("volume", volume, uri, f"{virsh} vol-delete --pool {pool_name} {volume}"))
-        found.append(
-            Leftover(
-                "storage pool", pool_name, uri, f"{virsh} pool-destroy {pool_name}; {virsh} pool-undefine {pool_name}"
-            )
-        )
+        remove_pool = f"{virsh} pool-destroy {pool_name}; {virsh} pool-undefine {pool_name}"
+        found.append(Leftover("storage pool", pool_name, uri, remove_pool))
     elif uri in LOCAL_URIS:
         found += _storage_folder(uri, storage_dir)
     return found
@@ -132,37 +169,33 @@ def _domains(conn: Any, prefix: str) -> list[Any]:
     return sorted(found, key=lambda domain: domain.name())
 
 
-def _remove_on(conn: Any, progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
-    removed = _find_on(conn, progress, uri=uri, fleet=fleet, storage_dir=storage_dir)
-    prefix = fleet.prefix
+def _remove_on(conn: Any, _progress: Progress, *, leftovers: list[Leftover], prefix: str) -> None:
+    wanted = {(item.kind, item.name) for item in leftovers}
     for domain in _domains(conn, prefix):
-        if domain.isActive():
-            domain.destroy()
-        domain.undefineFlags(1 | 2 | 4 | 16)  # managed save, snapshot metadata, NVRAM, checkpoint metadata
-    for segment in fleet.segments:
-        network = lookup(conn.networkLookupByName, names.network(prefix, segment.name))
-        if network is not None:
+        if ("domain", domain.name()) in wanted:
+            if domain.isActive():
+                domain.destroy()
+            domain.undefineFlags(1 | 2 | 4 | 16)  # managed save, snapshot metadata, NVRAM, checkpoint metadata
+    for kind, name in sorted(wanted):
+        if kind == "network" and (network := lookup(conn.networkLookupByName, name)) is not None:
             if network.isActive():
                 network.destroy()
             network.undefine()
-    for firewall in fleet.firewalls:
-        nwfilter = lookup(conn.nwfilterLookupByName, names.nwfilter(prefix, firewall.segment))
-        if nwfilter is not None:
+        elif kind == "nwfilter" and (nwfilter := lookup(conn.nwfilterLookupByName, name)) is not None:
             nwfilter.undefine()
     pool = lookup(conn.storagePoolLookupByName, names.storage_pool(prefix))
-    if pool is not None:
-        if not pool.isActive():
-            pool.create(0)
-        pool.refresh(0)
-        for volume in pool.listAllVolumes(0):
+    if pool is None:
+        return
+    if not pool.isActive():
+        pool.create(0)
+    for volume in pool.listAllVolumes(0):
+        if ("volume", volume.name()) in wanted:
             volume.delete(0)
+    if ("storage pool", pool.name()) in wanted:
         pool.destroy()
+        with contextlib.suppress(Exception):  # a mount point or a folder with other files stays
+            pool.delete(0)
         pool.undefine()
-    if uri in LOCAL_URIS and Path(storage_dir).is_dir() and not os.path.ismount(storage_dir):
-        import shutil
-
-        shutil.rmtree(storage_dir, ignore_errors=True)
-    return removed
 
 
 def load_fleet(stack_file: Path) -> Fleet:
@@ -173,25 +206,29 @@ def load_fleet(stack_file: Path) -> Fleet:
 
 
 def report(leftovers: Iterable[Leftover]) -> str:
-    lines = [f"  - {leftover}" for leftover in leftovers]
-    return "\n".join(lines)
+    return "\n".join(f"  - {leftover}" for leftover in leftovers)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.libvirt.leftovers", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="the stack whose Pulumi.<stack>.yaml declares the hosts")
+    parser.add_argument("--state", type=Path, help="`pulumi stack export` of the stack (default: nothing is managed)")
     parser.add_argument("--remove", action="store_true", help="remove what is found")
     args = parser.parse_args(argv)
     fleet = load_fleet(Path(f"Pulumi.{args.stack}.yaml"))
+    managed = managed_objects(json.loads(args.state.read_text())) if args.state else set()
     if args.remove:
-        removed = remove(fleet)
+        removed = remove(fleet, managed)
         print(f"removed {len(removed)} object(s) of stack {args.stack}" + (":\n" + report(removed) if removed else ""))
         return 0
-    found = find(fleet)
+    found = find(fleet, managed)
     if not found:
-        print(f"nothing of stack {args.stack} is left on its hosts")
+        print(f"nothing of stack {args.stack} is on its hosts outside its state")
         return 0
-    print(f"stack {args.stack} left {len(found)} object(s) on its hosts:\n{report(found)}", file=sys.stderr)
+    print(
+        f"stack {args.stack} has {len(found)} object(s) on its hosts outside its state:\n{report(found)}",
+        file=sys.stderr,
+    )
     print(f"remove them all with `make leftovers STACK={args.stack} REMOVE=1`", file=sys.stderr)
     return 1
 

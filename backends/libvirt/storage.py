@@ -16,8 +16,10 @@ the connection (dmacvicar/terraform-provider-libvirt#594, #1021; the provider al
 client between every provider of the same URI, so a second provider instance did not isolate
 them). Every libvirt call is bounded (`host_call`).
 
-Every create that fails part-way removes what it made, so a retry starts clean; a create that finds
-an object of its name that is not in the stack's state refuses and says how to remove it.
+Every create that fails part-way removes what it made, so a retry starts clean. A create that finds
+an object of its name that is not in the stack's state refuses and says how to remove it, except an
+uploaded volume (a base image, a cloud-init disk), which holds nothing that cannot be uploaded again
+and is replaced.
 """
 
 from __future__ import annotations
@@ -227,13 +229,18 @@ class VolumeProvider(LibvirtProvider):
     def upload(
         self, props: dict[str, Any], capacity: int, volume_format: str, open_source: Callable[[], BinaryIO], size: int
     ) -> str:
-        """Create the volume and stream `size` bytes from `open_source()` into it; returns its key."""
+        """Create the volume and stream `size` bytes from `open_source()` into it; returns its key.
+
+        An uploaded volume is made again from its source at will, so one of the same name that the
+        state does not record (an interrupted upload, likely incomplete) is replaced, not refused.
+        """
         name, uri = props["name"], props["uri"]
 
         def send(conn: Any, progress: Progress) -> str:
             pool = active_pool(conn, uri, props["pool"])
-            if lookup(pool.storageVolLookupByName, name) is not None:
-                raise refuse_foreign(self.kind, name, uri, f"virsh -c {uri} vol-delete --pool {props['pool']} {name}")
+            stale = lookup(pool.storageVolLookupByName, name)
+            if stale is not None:
+                stale.delete(0)
             volume = pool.createXML(volume_xml(name, capacity, volume_format), 0)
             stream = conn.newStream(0)
             try:
@@ -248,7 +255,7 @@ class VolumeProvider(LibvirtProvider):
                 _abort(stream)
                 volume.delete(0)
                 raise
-            pool.refresh(0)
+            # No pool refresh here: libvirt refuses one while other uploads into the pool run.
             return str(volume.key())
 
         return call(uri, f"upload {self.kind} {name}", send)

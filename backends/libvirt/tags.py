@@ -58,15 +58,22 @@ class DomainTagsProvider(RecordedProvider, LibvirtProvider):
             domain = lookup(conn.lookupByName, props["domain"])
             if domain is None:
                 return gone()
-            try:
-                xml = domain.metadata(
-                    libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG
-                )
-            except Exception as error:
-                if not is_missing(error):
-                    raise
-                return ReadResult(id_=id_, outs={**props, "tags": {}})  # removed on the host
-            return ReadResult(id_=id_, outs={**props, "tags": parse_tags_element(xml)})
+            # `virsh metadata` edits the running VM's live definition by default, the persistent
+            # one only with --config; a difference in either is drift.
+            places = [libvirt.VIR_DOMAIN_AFFECT_CONFIG]
+            if domain.isActive():
+                places.append(libvirt.VIR_DOMAIN_AFFECT_LIVE)
+            for place in places:
+                try:
+                    xml = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, place)
+                    tags = parse_tags_element(xml)
+                except Exception as error:
+                    if not is_missing(error):
+                        raise
+                    tags = {}  # removed on the host
+                if tags != props["tags"]:
+                    return ReadResult(id_=id_, outs={**props, "tags": tags})
+            return ReadResult(id_=id_, outs=dict(props))
 
         return call(props["uri"], f"read tags of domain {props['domain']}", inspect)
 

@@ -95,6 +95,11 @@ func hardenDomain(r *schema.Resource) {
 			if err := repersist(h.conn, parseUUID(d.Id())); err != nil {
 				return diag.Errorf("update domain %q on %s: %s", d.Get("name").(string), h.uri, err)
 			}
+			if d.HasChange("description") {
+				if err := describe(h.conn, parseUUID(d.Id()), d.Get("description").(string)); err != nil {
+					return diag.Errorf("update the description of domain %q on %s: %s", d.Get("name").(string), h.uri, err)
+				}
+			}
 		}
 		return update(ctx, d, meta)
 	}
@@ -136,6 +141,19 @@ func repersist(conn *golibvirt.Libvirt, id golibvirt.UUID) error {
 		return conn.DomainResume(domain)
 	}
 	return nil
+}
+
+// describe sets a domain's description in its persistent definition and, when it runs, its live one.
+func describe(conn *golibvirt.Libvirt, id golibvirt.UUID, text string) error {
+	domain, err := conn.DomainLookupByUUID(id)
+	if err != nil {
+		return err
+	}
+	impact := golibvirt.DomainAffectConfig
+	if active, err := conn.DomainIsActive(domain); err == nil && active == 1 {
+		impact |= golibvirt.DomainAffectLive
+	}
+	return conn.DomainSetMetadata(domain, int32(golibvirt.DomainMetadataDescription), golibvirt.OptString{text}, nil, nil, impact)
 }
 
 func parseUUID(id string) golibvirt.UUID {
