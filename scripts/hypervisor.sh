@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# The local hypervisor, the embedded default: a libvirt daemon at qemu:///system.
-#   scripts/hypervisor.sh start   # make qemu:///system reachable (nothing to do when it already is)
+# The local hypervisor, the embedded default: a libvirt daemon at qemu:///system, and the daemons
+# QEMU domains need beside it.
+#   scripts/hypervisor.sh start   # make every daemon answer, starting those that do not
 #   scripts/hypervisor.sh stop    # stop the daemons this script started
-#   scripts/hypervisor.sh status
-# On machines without systemd the daemons are started by hand. Where /dev/kvm opens only for root,
-# QEMU runs as root (qemu.conf user/group "+0") so KVM works; otherwise domains fall back to
-# software emulation (the program's domain_type: auto asks libvirt which one works).
+#   scripts/hypervisor.sh status  # each daemon: needed, running, answering, started by this script
+# The daemons, checked on every start (also when libvirtd already answers, since a dead virtlogd
+# alone makes every VM start fail with "Failed to connect socket to .../virtlogd-sock"):
+#   virtlogd   QEMU's console and log files (qemu.conf stdio_handler "logd", the default)
+#   virtlockd  disk leases, only where qemu.conf sets lock_manager = "lockd"
+#   libvirtd   the API at qemu:///system; it spawns dnsmasq per network itself
+# On machines without systemd the daemons are started by hand (`-d`); on a systemd host the script
+# says which units to start. Where /dev/kvm opens only for root, QEMU runs as root (qemu.conf
+# user/group "+0") so KVM works; otherwise domains fall back to software emulation (the program's
+# domain_type: auto asks libvirt which one works).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 URI=qemu:///system
-STATE=/run/vmfleet-hypervisor
+STATE=${VMFLEET_HYPERVISOR_STATE:-/run/vmfleet-hypervisor} # what start recorded; tests point it elsewhere
+STARTED=$STATE/started # one line per daemon this script started: "<name> <pid>"
 QEMU_CONF=/etc/libvirt/qemu.conf
+SOCKETS=/run/libvirt
+LOGS=/var/log/libvirt
 VERDICT=/var/lib/vmfleet/domain-type
 IMAGE=/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2
+WAIT_SECONDS=10
 
 reachable() { virsh -c "$URI" version >/dev/null 2>&1; }
 
@@ -30,32 +41,155 @@ configure_qemu_user() {
   printf '\n# vmfleet: /dev/kvm opens only for root on this machine\nuser = "+0"\ngroup = "+0"\n' >> "$QEMU_CONF"
 }
 
+# A setting of qemu.conf ("" when unset or commented out).
+qemu_setting() {
+  [ -r "$QEMU_CONF" ] || return 0
+  sed -nE "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"([^\"]*)\".*/\1/p" "$QEMU_CONF" | tail -n 1
+}
+
+# The daemons local QEMU domains need, in the order they start (helpers before libvirtd).
+needed_daemons() {
+  [ "$(qemu_setting stdio_handler)" = file ] || echo virtlogd
+  [ "$(qemu_setting lock_manager)" != lockd ] || echo virtlockd
+  echo libvirtd
+}
+
+# A process accepts connections on the Unix socket (a daemon killed hard leaves the file behind).
+socket_answers() {
+  command -v python3 >/dev/null || fail "python3 is needed to probe $1; install it (apt-get install python3)"
+  [ -S "$1" ] || return 1
+  python3 - "$1" 2>/dev/null <<'EOF'
+import socket
+import sys
+
+with socket.socket(socket.AF_UNIX) as probe:
+    probe.settimeout(2)
+    probe.connect(sys.argv[1])
+EOF
+}
+
+socket_of() { echo "$SOCKETS/$1-sock"; }
+
+where() {
+  case $1 in
+    libvirtd) echo "at $URI" ;;
+    *) echo "at $(socket_of "$1")" ;;
+  esac
+}
+
+# The daemon does its job: libvirtd answers the API; a helper's socket accepts connections (only
+# root may connect to those, so other users see whether the process runs).
+answers() {
+  case $1 in
+    libvirtd) reachable ;;
+    *) if [ "$(id -u)" -eq 0 ]; then socket_answers "$(socket_of "$1")"; else [ -n "$(daemon_pid "$1")" ]; fi ;;
+  esac
+}
+
+# The process runs. Zombies do not count: where PID 1 is not an init that reaps orphans promptly
+# (containers), a killed daemon lingers as one.
+alive() {
+  local stat
+  stat=$(ps -o stat= -p "$1" 2>/dev/null) && [[ "$stat" != Z* ]]
+}
+
+# The running daemon's pid, or nothing.
+daemon_pid() {
+  local pid
+  for pid in $(cat "/run/$1.pid" 2>/dev/null) $(pgrep -x "$1"); do
+    if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = "$1" ] && alive "$pid"; then
+      echo "$pid"
+      return 0
+    fi
+  done
+}
+
+log_of() {
+  if systemd_host; then echo "journalctl -u $1"; else echo "$LOGS/$1.log"; fi
+}
+
+systemd_host() { [ -d /run/systemd/system ]; }
+
+unit_of() {
+  case $1 in
+    libvirtd) echo libvirtd.service ;;
+    *) echo "$1.socket" ;;
+  esac
+}
+
+wait_until_answers() {
+  for _ in $(seq 1 $((WAIT_SECONDS * 5))); do
+    answers "$1" && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+record_started() {
+  mkdir -p "$STATE"
+  local others
+  others=$(grep -v -E "^$1( |\$)" "$STARTED" 2>/dev/null || true)
+  { [ -z "$others" ] || echo "$others"; echo "$1 $2"; } > "$STARTED.new"
+  mv "$STARTED.new" "$STARTED"
+}
+
+started_by_us() { grep -qE "^$1( |\$)" "$STARTED" 2>/dev/null; }
+
+fail() {
+  echo "$*" >&2
+  exit 1
+}
+
+start_daemon() {
+  local daemon=$1 pid
+  pid=$(daemon_pid "$daemon")
+  if [ -n "$pid" ]; then
+    # Running but not answering: maybe still starting; otherwise hung, or its socket was removed.
+    wait_until_answers "$daemon" && return 0
+    fail "$daemon runs (pid $pid) but does not answer $(where "$daemon") within ${WAIT_SECONDS} s." \
+      "See $(log_of "$daemon"); restart it with: kill $pid && $daemon -d"
+  fi
+  echo "==> starting $daemon"
+  "$daemon" -d || fail "$daemon did not start (exit $?); see $(log_of "$daemon"), or run '$daemon' in the foreground"
+  if ! wait_until_answers "$daemon"; then
+    fail "$daemon does not answer $(where "$daemon") within ${WAIT_SECONDS} s of starting;" \
+      "see $(log_of "$daemon"), or run '$daemon' in the foreground"
+  fi
+  pid=$(daemon_pid "$daemon")
+  record_started "$daemon" "$pid"
+  echo "==> $daemon answers $(where "$daemon") (pid $pid)"
+}
+
+units_of() { for daemon in "$@"; do unit_of "$daemon"; done | paste -sd ' '; }
+
 start() {
-  if reachable; then
-    echo "==> libvirt already answers at $URI"
+  local daemon missing=()
+  for daemon in $(needed_daemons); do
+    answers "$daemon" || missing+=("$daemon")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "==> answering: $(needed_daemons | paste -sd ' ') (libvirt at $URI)"
     return 0
   fi
   if [ "$(id -u)" -ne 0 ]; then
-    echo "No libvirt daemon answers at $URI, and starting one needs root." >&2
-    echo "Start it (sudo systemctl start libvirtd, or run this script with sudo) and try again." >&2
-    exit 1
+    local how="run this script with sudo"
+    if systemd_host; then how="sudo systemctl start $(units_of "${missing[@]}")"; fi
+    fail "Not answering: ${missing[*]}. Starting them needs root: $how, and try again." \
+      "(A daemon that runs may only be refusing this user: the libvirt group grants access to $URI.)"
   fi
   "$here/system-packages.sh"
-  if reachable; then return 0; fi
-  if kvm_needs_root; then configure_qemu_user; fi
-  mkdir -p "$STATE"
-  echo "==> starting virtlogd and libvirtd"
-  pgrep -x virtlogd >/dev/null || { virtlogd -d && echo virtlogd >> "$STATE/started"; }
-  pgrep -x libvirtd >/dev/null || { libvirtd -d && echo libvirtd >> "$STATE/started"; }
-  for _ in $(seq 1 50); do
-    if reachable; then
-      echo "==> libvirt answers at $URI"
-      return 0
-    fi
-    sleep 0.2
+  if systemd_host; then
+    fail "Not answering: ${missing[*]}. This host runs systemd: systemctl start $(units_of "${missing[@]}")"
+  fi
+  if [ "$(qemu_setting lock_manager)" = sanlock ]; then
+    echo "==> qemu.conf sets lock_manager = \"sanlock\": the sanlock daemon must run (this script does not manage it)"
+  fi
+  # Again, from the top: installing packages may have started daemons or written qemu.conf.
+  for daemon in $(needed_daemons); do
+    answers "$daemon" && continue
+    if [ "$daemon" = libvirtd ] && kvm_needs_root; then configure_qemu_user; fi
+    start_daemon "$daemon"
   done
-  echo "libvirtd did not answer at $URI within 10 s; see /var/log/libvirt/ or run 'libvirtd' in the foreground" >&2
-  exit 1
 }
 
 # libvirt reports KVM usable whenever /dev/kvm opens, but on some nested machines a KVM guest never
@@ -83,28 +217,58 @@ record_domain_type() {
   echo "==> domains on this host use type '$verdict' ($( [ $verdict = kvm ] && echo 'KVM boots guests' || echo 'KVM unusable here: software emulation'))"
 }
 
+# Stops only what start recorded, libvirtd first, and only the very process it started (by pid;
+# records from older versions of this script hold a name only, so the daemon's current pid).
 stop() {
-  if [ ! -f "$STATE/started" ]; then
+  if [ ! -s "$STARTED" ]; then
     echo "==> no daemon was started by this script"
+    rm -f "$STARTED"
     return 0
   fi
-  for daemon in libvirtd virtlogd; do
-    if grep -qx "$daemon" "$STATE/started"; then
-      pkill -x "$daemon" || true
-      echo "==> stopped $daemon"
+  local daemon pid
+  for daemon in libvirtd virtlockd virtlogd; do
+    started_by_us "$daemon" || continue
+    pid=$(sed -nE "s/^$daemon ([0-9]+)\$/\1/p" "$STARTED")
+    [ -n "$pid" ] || pid=$(daemon_pid "$daemon")
+    if [ -z "$pid" ] || [ "$(ps -o comm= -p "$pid" 2>/dev/null)" != "$daemon" ] || ! alive "$pid"; then
+      echo "==> $daemon (started by this script) no longer runs"
+      continue
     fi
+    kill "$pid"
+    for _ in $(seq 1 $((WAIT_SECONDS * 5))); do
+      alive "$pid" || break
+      sleep 0.2
+    done
+    if alive "$pid"; then fail "$daemon (pid $pid) did not stop within ${WAIT_SECONDS} s; see $(log_of "$daemon")"; fi
+    echo "==> stopped $daemon (pid $pid)"
   done
-  rm -f "$STATE/started"
+  rm -f "$STARTED"
 }
 
 status() {
+  local daemon pid needed ok=0 state
+  needed=$(needed_daemons)
+  for daemon in virtlogd virtlockd libvirtd; do
+    pid=$(daemon_pid "$daemon")
+    if ! grep -qx "$daemon" <<< "$needed"; then
+      echo "$daemon: not needed here$([ -n "$pid" ] && echo ", runs (pid $pid)")"
+      continue
+    fi
+    if answers "$daemon"; then
+      state="answers $(where "$daemon")"
+    else
+      state="DOES NOT ANSWER $(where "$daemon")"
+      ok=1
+    fi
+    echo "$daemon: $state, $([ -n "$pid" ] && echo "runs (pid $pid)" || echo "not running")," \
+      "$(started_by_us "$daemon" && echo "started by this script" || echo "not started by this script")," \
+      "log: $(log_of "$daemon")"
+  done
   if reachable; then
     virsh -c "$URI" version
     echo "domain type for this host: $(cat "$VERDICT" 2>/dev/null || echo 'not yet probed')"
-  else
-    echo "no libvirt daemon at $URI"
-    return 1
   fi
+  return $ok
 }
 
 case "${1:-start}" in

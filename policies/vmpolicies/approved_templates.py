@@ -60,6 +60,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="VMs are cloned only from approved templates patched within the stack's maximum age.",
     severity=Severity.HIGH,
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -36,6 +36,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="Warns while a VM is within the notice period before its expires date.",
     severity=Severity.LOW,
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -4,6 +4,9 @@ Capacity comes from the HostPool components' outputs (cores and memory times the
 load is every VM resource in the stack, matched to a host by its provider's libvirt URI, so VMs made
 outside vmfleet count too. A stack policy runs after resources register; the program's own placement
 check is what stops an over-capacity fleet before anything is deployed.
+
+At preview the policy sees planned outputs: a VM whose size or host is unknown, or a pool whose
+capacity is, is reported (load that cannot be counted is not assumed to fit).
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
-from vmpolicies.vm import vm_facts
+from vmpolicies.base import unknown_violation
+from vmpolicies.vm import UnknownFact, property_path, vm_facts
 
 NAME = "host-capacity"
+RULE = "host capacity"
 HOST_POOL_TYPE = "vmfleet:fleet:HostPool"
 
 
@@ -39,45 +45,70 @@ class HostUsage:
 
 def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     hosts: dict[str, HostUsage] = {}
+    pool_unknown = False
     for resource in args.resources:
         if resource.resource_type == HOST_POOL_TYPE:
-            for host in resource.props.get("hosts") or []:
-                hosts[host["uri"]] = HostUsage(
-                    host["name"], int(host["vcpu_capacity"]), int(host["memory_mib_capacity"])
+            try:
+                hosts |= _pool_hosts(resource.props)
+            except UnknownValueError as unknown:
+                pool_unknown = True
+                report_violation(
+                    f"host pool {resource.name!r} breaks {RULE}: its capacity cannot be judged at preview: "
+                    f"{property_path(unknown.props)} is computed from another resource's output. Fix: give the "
+                    "pool's hosts values known at preview.",
+                    resource.urn,
                 )
-    unknown: dict[str, list[str]] = defaultdict(list)
+    unknown_hosts: dict[str, list[str]] = defaultdict(list)
     for resource in args.resources:
         facts = vm_facts(resource.resource_type, resource.props, resource.name, None)
         if facts is None:
             continue
-        uri = _uri(resource)
+        try:
+            uri = _uri(resource)
+            vcpus, memory_mib = facts.vcpus or 0, facts.memory_mib or 0
+        except UnknownFact as unknown:
+            report_violation(unknown_violation(facts.name, RULE, unknown), resource.urn)
+            continue
         usage = hosts.get(uri)
         if usage is None:
-            unknown[uri].append(facts.name)
+            unknown_hosts[uri].append(facts.name)
             continue
-        usage.vcpus += facts.vcpus or 0
-        usage.memory_mib += facts.memory_mib or 0
+        usage.vcpus += vcpus
+        usage.memory_mib += memory_mib
         usage.vms += 1
     for usage in hosts.values():
         if usage.vcpus > usage.vcpu_capacity or usage.memory_mib > usage.memory_mib_capacity:
             report_violation(
-                f"host {usage.name!r} breaks host capacity: {usage.vms} VMs need {usage.vcpus} vCPU / "
+                f"host {usage.name!r} breaks {RULE}: {usage.vms} VMs need {usage.vcpus} vCPU / "
                 f"{usage.memory_mib} MiB but the pool's overcommit allows {usage.vcpu_capacity} vCPU / "
                 f"{usage.memory_mib_capacity} MiB. Fix: move or shrink VMs, or add hosts to the pool.",
                 None,
             )
-    for uri, names in unknown.items():
+    # A host of a pool whose capacity is unknown is not undeclared: that pool's report covers it.
+    for uri, names in ({} if pool_unknown else unknown_hosts).items():
         report_violation(
-            f"VMs {', '.join(sorted(names))} break host capacity: their host {uri!r} belongs to no declared host "
+            f"VMs {', '.join(sorted(names))} break {RULE}: their host {uri!r} belongs to no declared host "
             "pool, so its capacity is unknown. Fix: declare the host in a host pool of the stack.",
             None,
         )
 
 
+def _pool_hosts(props: Any) -> dict[str, HostUsage]:
+    """Capacity by libvirt URI, from a HostPool component's outputs."""
+    return {
+        host["uri"]: HostUsage(host["name"], int(host["vcpu_capacity"]), int(host["memory_mib_capacity"]))
+        for host in props.get("hosts") or []
+    }
+
+
 def _uri(resource: Any) -> str:
+    """The libvirt URI of the VM's provider: which host it runs on."""
     provider = getattr(resource, "provider", None)
-    props = getattr(provider, "props", None) or {}
-    return str(props.get("uri") or "(default provider)")
+    try:
+        props = getattr(provider, "props", None) or {}
+        return str(props.get("uri") or "(default provider)")
+    except UnknownValueError as unknown:
+        raise UnknownFact("its host", f"the provider's {property_path(unknown.props)}") from None
 
 
 POLICY = StackValidationPolicy(

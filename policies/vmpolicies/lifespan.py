@@ -85,6 +85,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="A VM is not past its expires date and does not outlive the stack's maximum lifespan.",
     severity=Severity.HIGH,
     enforcement_level=EnforcementLevel.MANDATORY,

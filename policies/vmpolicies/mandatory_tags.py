@@ -109,6 +109,7 @@ def _owner_ok(owner: str, groups: list[str]) -> bool:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="Every VM carries owner, project, environment, cost_center and expires tags, each well formed.",
     severity=Severity.HIGH,
     enforcement_level=EnforcementLevel.MANDATORY,

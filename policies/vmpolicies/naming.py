@@ -24,7 +24,7 @@ SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def check(vm: VmFacts, config: Settings) -> list[str]:
-    if re.fullmatch(config["pattern"], vm.name) is None:
+    if re.fullmatch(config["pattern"], vm.host_name) is None:
         return [
             violation(
                 vm.name,
@@ -38,6 +38,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="VM names follow the stack's naming convention (prefix, group, two-digit index).",
     severity=Severity.LOW,
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -30,6 +30,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="In stacks that require it, every VM is protected from accidental deletion.",
     severity=Severity.MEDIUM,
     enforcement_level=EnforcementLevel.ADVISORY,

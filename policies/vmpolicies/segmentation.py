@@ -48,6 +48,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="Every VM interface sits on a declared segment that has a firewall; no VM on an unfiltered network.",
     severity=Severity.HIGH,
     enforcement_level=EnforcementLevel.ADVISORY,

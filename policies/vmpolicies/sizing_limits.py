@@ -62,6 +62,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 
 POLICY = vm_policy(
     name=NAME,
+    rule=RULE,
     description="A VM's vCPUs, memory and disk stay within the stack's limits, and optionally come from the catalog.",
     severity=Severity.MEDIUM,
     enforcement_level=EnforcementLevel.ADVISORY,

@@ -3,14 +3,27 @@
 Policies judge provider resources (a libvirt Domain today; a Proxmox VM when that backend lands),
 not our components, so a VM made outside vmfleet is judged too. This module is the only place that
 knows how each provider resource spells a VM's facts.
+
+Facts are read lazily, each when a policy first asks for it, because of preview: a property computed
+from another resource's output has no value yet. The engine sends it as one of pulumi_policy's
+sentinel strings (`pulumi_policy.proxy.UNKNOWN_STRING_VALUE` and friends), and pulumi_policy hands
+the props to a policy wrapped in `unknown_checking_proxy`, which raises `UnknownValueError` when such
+a value is read. Reading lazily means only the policies that judge that property meet it; this
+module turns it into `UnknownFact`, which says in the user's words what is unknown and where, so
+`base.vm_policy` can report a violation instead of letting the engine skip the policy with an
+advisory "can't run policy during preview" note.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
 from typing import Any
 from xml.etree import ElementTree as ET
+
+from pulumi_policy.proxy import UnknownValueError
 
 from vmfleet import metadata
 
@@ -18,18 +31,86 @@ LIBVIRT_DOMAIN = "libvirt:index/domain:Domain"
 VM_TYPES = (LIBVIRT_DOMAIN,)
 
 
-@dataclass(frozen=True)
-class VmFacts:
-    """Plain facts about one VM."""
+class UnknownFact(Exception):
+    """A fact a policy judges is computed from another resource's output, so it is unknown at preview."""
 
-    name: str
-    vcpus: int | None
-    memory_mib: int | None
-    document: dict[str, Any] | None
-    """The vmfleet metadata document, or None when the VM carries none (not made by vmfleet)."""
-    networks: list[str] = field(default_factory=list)
-    filters_by_network: dict[str, str] = field(default_factory=dict)
-    protect: bool = False
+    def __init__(self, fact: str, prop: str) -> None:
+        super().__init__(f"{fact} is not known at preview ({prop} is computed)")
+        self.fact = fact
+        """What is unknown, in the user's words: "its tags and size record"."""
+        self.prop = prop
+        """Where: the provider property path, e.g. `metadata` or `networkInterfaces[1].networkName`."""
+
+
+def property_path(keys: Sequence[str]) -> str:
+    """`networkInterfaces[1].networkName` from the keys UnknownValueError records."""
+    path = ""
+    for key in keys:
+        if key.isdigit():
+            path += f"[{key}]"
+        else:
+            path += f".{key}" if path else key
+    return path
+
+
+@contextmanager
+def reading(fact: str) -> Iterator[None]:
+    """Turn pulumi_policy's UnknownValueError, raised while `fact` is read, into an UnknownFact."""
+    try:
+        yield
+    except UnknownValueError as unknown:
+        raise UnknownFact(fact, property_path(unknown.props)) from None
+
+
+class VmFacts(ABC):
+    """Plain facts about one VM. Each property raises UnknownFact when what it reads is unknown."""
+
+    def __init__(self, resource_name: str, protect: bool) -> None:
+        self.resource_name = resource_name
+        """The Pulumi resource name (always known)."""
+        self.protect = protect
+        """Pulumi's `protect` option (a resource option, always known)."""
+
+    @property
+    def name(self) -> str:
+        """The VM as messages name it: its host-side name, or the Pulumi resource name while that is unknown.
+
+        Never raises, so an unknown name fails only the policy that judges names.
+        """
+        try:
+            return self.host_name
+        except UnknownFact:
+            return self.resource_name
+
+    @property
+    @abstractmethod
+    def host_name(self) -> str:
+        """The VM's name on its host, as the naming convention judges it."""
+
+    @property
+    @abstractmethod
+    def vcpus(self) -> int | None:
+        """Virtual CPUs."""
+
+    @property
+    @abstractmethod
+    def memory_mib(self) -> int | None:
+        """Memory in MiB."""
+
+    @property
+    @abstractmethod
+    def document(self) -> dict[str, Any] | None:
+        """The vmfleet metadata document, or None when the VM carries none (not made by vmfleet)."""
+
+    @property
+    @abstractmethod
+    def networks(self) -> list[str]:
+        """The network of each interface, in interface order."""
+
+    @property
+    @abstractmethod
+    def filters_by_network(self) -> dict[str, str]:
+        """Network name -> the nwfilter every interface on that network is put behind."""
 
     @property
     def tags(self) -> dict[str, str]:
@@ -42,24 +123,57 @@ class VmFacts:
 
 
 def vm_facts(resource_type: str, props: Mapping[str, Any], name: str, protect: bool | None) -> VmFacts | None:
-    """The facts of a VM resource, or None when the resource is not a VM."""
+    """The facts of a VM resource, or None when the resource is not a VM. Reads nothing yet."""
     if resource_type == LIBVIRT_DOMAIN:
-        return _libvirt_domain(props, name, bool(protect))
+        return LibvirtDomainFacts(props, name, bool(protect))
     return None
 
 
-def _libvirt_domain(props: Mapping[str, Any], resource_name: str, protect: bool) -> VmFacts:
-    interfaces = props.get("networkInterfaces") or []
-    stylesheet = (props.get("xml") or {}).get("xslt") or ""
-    return VmFacts(
-        name=str(props.get("name") or resource_name),
-        vcpus=_integer(props.get("vcpu"), default=1),
-        memory_mib=_integer(props.get("memory"), default=512),
-        document=metadata.parse(props.get("metadata")),
-        networks=[str(nic.get("networkName") or nic.get("networkId") or "?") for nic in interfaces],
-        filters_by_network=filters_in_stylesheet(stylesheet),
-        protect=protect,
-    )
+class LibvirtDomainFacts(VmFacts):
+    """A pulumi-libvirt Domain's facts, from its camelCase props."""
+
+    def __init__(self, props: Mapping[str, Any], resource_name: str, protect: bool) -> None:
+        super().__init__(resource_name, protect)
+        self._props = props
+
+    @cached_property
+    def host_name(self) -> str:
+        with reading("its name"):
+            return str(self._props.get("name") or self.resource_name)
+
+    @cached_property
+    def vcpus(self) -> int | None:
+        with reading("its vCPUs"):
+            return _integer(self._props.get("vcpu"), default=1)
+
+    @cached_property
+    def memory_mib(self) -> int | None:
+        with reading("its memory"):
+            return _integer(self._props.get("memory"), default=512)
+
+    @cached_property
+    def document(self) -> dict[str, Any] | None:
+        with reading("its tags and size record (the vmfleet metadata document)"):
+            return metadata.parse(self._props.get("metadata"))
+
+    @cached_property
+    def networks(self) -> list[str]:
+        with reading("its networks"):
+            return [_network(nic) for nic in self._props.get("networkInterfaces") or []]
+
+    @cached_property
+    def filters_by_network(self) -> dict[str, str]:
+        with reading("its firewall filters (the Domain's XSLT)"):
+            return filters_in_stylesheet((self._props.get("xml") or {}).get("xslt") or "")
+
+
+def _network(interface: Mapping[str, Any]) -> str:
+    # The name is what segments are judged by. The id is often an output of the network resource,
+    # unknown at preview, so it is read only for an interface that names no network.
+    name = interface.get("networkName")
+    if name:
+        return str(name)
+    return str(interface.get("networkId") or "?")
 
 
 def _integer(value: Any, default: int) -> int:

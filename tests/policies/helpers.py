@@ -1,4 +1,8 @@
-"""Calling policies directly, without the engine: compliant VMs to start from, violations collected."""
+"""Calling policies directly, without the engine: compliant VMs to start from, violations collected.
+
+Props reach the policies wrapped in pulumi_policy's `unknown_checking_proxy`, as the engine hands
+them over, so reading a value that is unknown at preview raises here exactly as it does there.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import unknown_checking_proxy
 from vmpolicies import base
 
 from backends.libvirt.domain_xslt import filter_stylesheet
@@ -76,7 +81,7 @@ def violations(
     found: list[str] = []
     args = ResourceValidationArgs(
         resource_type,
-        props,
+        unknown_checking_proxy(props),
         f"urn:pulumi:test::vmfleet::{resource_type}::vm",
         "vm",
         options(protect),
@@ -96,10 +101,11 @@ def stack_violations(
 
 
 def policy_resource(resource_type: str, props: dict[str, Any], uri: str | None = None) -> PolicyResource:
-    provider = PolicyProviderResource("pulumi:providers:libvirt", {"uri": uri}, "urn:provider", "p") if uri else None
+    provider_props = unknown_checking_proxy({"uri": uri})
+    provider = PolicyProviderResource("pulumi:providers:libvirt", provider_props, "urn:provider", "p") if uri else None
     return PolicyResource(
         resource_type,
-        props,
+        unknown_checking_proxy(props),
         f"urn:{props.get('name', 'r')}",
         str(props.get("name", "r")),
         options(),
