@@ -86,12 +86,14 @@ def test_memory_is_not_overcommitted_by_default() -> None:
     raw = fleet_of([{"name": "app", "count": 9, "size": "small"}], cores=16, memory=1024)
     with pytest.raises(FleetDeclarationError) as caught:
         plan(raw)
-    report = caught.value.problems[0].message
-    assert "host pool 'pool-a' cannot hold its VMs: demand 9 vCPU / 2304 MiB" in report
+    [problem] = caught.value.problems
+    assert problem.path == "host_pools[0] (pool-a)"
+    report = problem.message
+    assert report.startswith("cannot hold its VMs: demand 9 vCPU / 2304 MiB")
     assert "capacity 64 vCPU / 2048 MiB" in report
     assert "h1: 4/32 vCPU, 1024/1024 MiB, 4 VMs" in report
     assert "h2: 4/32 vCPU, 1024/1024 MiB, 4 VMs" in report
-    assert "app-09 from vms[0]: 1 vCPU, 256 MiB" in report
+    assert "app-09 from vms[0] (app): 1 vCPU, 256 MiB" in report
     assert "Fix:" in report
 
     raw["host_pools"][0]["memory_overcommit"] = 1.5
@@ -102,7 +104,7 @@ def test_pinned_overflow_names_the_pin() -> None:
     raw = fleet_of([{"name": "db", "count": 3, "size": "big", "host": "h1"}], cores=2, memory=8192, cpu_overcommit=2.0)
     with pytest.raises(FleetDeclarationError) as caught:
         plan(raw)
-    assert "db-03 from vms[0]: 2 vCPU, 1024 MiB (pinned to h1)" in caught.value.problems[0].message
+    assert "db-03 from vms[0] (db): 2 vCPU, 1024 MiB (pinned to h1)" in caught.value.problems[0].message
 
 
 def test_utilization_summary() -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+import pytest
 import yaml
 
-from tests.declarations import ROOT
+from tests.declarations import ROOT, stack_declaration
 from vmfleet.load import plan
+from vmfleet.problems import FleetDeclarationError
 
 
 def test_readme_model_example_plans() -> None:
@@ -20,3 +23,24 @@ def test_readme_model_example_plans() -> None:
     web = result.instances[0]
     assert (web.name, web.memory_mib, web.size) == ("web-01", 192, "custom")
     assert web.tags["role"] == "frontend" and web.tags["owner"] == "platform-team@example.com"
+
+
+def _readme_shows(text: str) -> bool:
+    return f"```\n{text}\n```" in (ROOT / "README.md").read_text()
+
+
+def _error_of(declaration: dict[str, Any]) -> str:
+    with pytest.raises(FleetDeclarationError) as caught:
+        plan(declaration, source="Pulumi.dev.yaml (vmfleet:fleet)")
+    return str(caught.value)
+
+
+def test_readme_error_examples_are_what_the_dev_stack_reports() -> None:
+    bad_input = stack_declaration("dev")
+    bad_input["vms"][0]["tags"]["expires"] = "31/12/2027"
+    bad_input["vms"][1]["template"] = "golden"
+    assert _readme_shows(_error_of(bad_input)), _error_of(bad_input)
+
+    too_big = stack_declaration("dev")
+    too_big["vms"][1]["count"] = 6
+    assert _readme_shows(_error_of(too_big)), _error_of(too_big)

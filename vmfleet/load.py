@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from vmfleet import validate
 from vmfleet.placement import Placement, PlacementError, place
 from vmfleet.plan import VmInstance, expand
-from vmfleet.problems import FleetDeclarationError, Problem, from_validation_error
+from vmfleet.problems import FleetDeclarationError, Problem, config_path, from_validation_error
 from vmfleet.spec import Fleet
 
 CONFIG_KEY = "fleet"
@@ -36,7 +36,7 @@ def parse(raw: Any, source: str) -> Fleet:
     try:
         return Fleet.model_validate(raw)
     except ValidationError as error:
-        raise FleetDeclarationError(from_validation_error(error), source) from None
+        raise FleetDeclarationError(from_validation_error(error, raw), source) from None
 
 
 def plan(
@@ -55,5 +55,10 @@ def plan(
     try:
         placement = place(fleet, instances, previous_placement)
     except PlacementError as error:
-        raise FleetDeclarationError([Problem("host_pools", str(error))], source) from None
+        positions = {pool.name: position for position, pool in enumerate(fleet.host_pools)}
+        overflows = [
+            Problem(config_path(("host_pools", positions[pool]), fleet), report)
+            for pool, report in error.reports.items()
+        ]
+        raise FleetDeclarationError(overflows, source) from None
     return FleetPlan(fleet=fleet, instances=instances, placement=placement)

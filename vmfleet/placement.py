@@ -8,7 +8,8 @@ Rules, in order:
    (the smaller of its free vCPU and free memory fractions after placement); ties go to the host
    declared first.
 Capacity is physical cores and memory times the pool's overcommit ratios. If anything does not fit,
-`place` raises with demand against capacity for every host of the pool, before any resource exists.
+`place` raises with demand against capacity for every host of each pool that overflows, before any
+resource exists.
 """
 
 from __future__ import annotations
@@ -89,7 +90,12 @@ class Placement:
 
 
 class PlacementError(Exception):
-    """The fleet does not fit its host pools; the message is a capacity report."""
+    """The fleet does not fit its host pools: a capacity report for each pool that overflows."""
+
+    def __init__(self, reports: Mapping[str, str]) -> None:
+        self.reports = dict(reports)
+        """Pool name -> its capacity report (demand, capacity, each host's load, what did not fit, a fix)."""
+        super().__init__("\n".join(f"host pool {pool!r} {report}" for pool, report in self.reports.items()))
 
 
 def host_loads(pool: HostPool) -> list[HostLoad]:
@@ -137,25 +143,25 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
         best.vms.append(vm)
 
     if unplaced:
-        raise PlacementError(_capacity_report(unplaced, loads))
+        raise PlacementError(_capacity_reports(unplaced, loads))
     all_loads = [load for pool in fleet.host_pools for load in loads[pool.name]]
     host_of = {vm.name: load.host.name for load in all_loads for vm in load.vms}
     return Placement(host_of={vm.name: host_of[vm.name] for vm in instances}, loads=all_loads)
 
 
-def _capacity_report(unplaced: Sequence[VmInstance], loads: Mapping[str, list[HostLoad]]) -> str:
-    lines = []
+def _capacity_reports(unplaced: Sequence[VmInstance], loads: Mapping[str, list[HostLoad]]) -> dict[str, str]:
+    reports = {}
     for pool_name in sorted({vm.pool for vm in unplaced}):
         missing = [vm for vm in unplaced if vm.pool == pool_name]
         demand_cpu = sum(ld.vcpus for ld in loads[pool_name]) + sum(vm.vcpus for vm in missing)
         demand_mem = sum(ld.memory_mib for ld in loads[pool_name]) + sum(vm.memory_mib for vm in missing)
         cap_cpu = sum(ld.vcpu_capacity for ld in loads[pool_name])
         cap_mem = sum(ld.memory_capacity_mib for ld in loads[pool_name])
-        lines.append(
-            f"host pool {pool_name!r} cannot hold its VMs: demand {demand_cpu} vCPU / {demand_mem} MiB "
-            f"against capacity {cap_cpu} vCPU / {cap_mem} MiB (after overcommit)."
-        )
-        lines.append("  per host (placed so far / capacity):")
+        lines = [
+            f"cannot hold its VMs: demand {demand_cpu} vCPU / {demand_mem} MiB "
+            f"against capacity {cap_cpu} vCPU / {cap_mem} MiB (after overcommit).",
+            "  per host (placed so far / capacity):",
+        ]
         for load in loads[pool_name]:
             lines.append(
                 f"    {load.host.name}: {load.vcpus}/{load.vcpu_capacity} vCPU, "
@@ -165,7 +171,9 @@ def _capacity_report(unplaced: Sequence[VmInstance], loads: Mapping[str, list[Ho
         for vm in missing:
             where = f" (pinned to {vm.pinned_host})" if vm.pinned_host else ""
             lines.append(f"    {vm.name} from {vm.config_path}: {vm.vcpus} vCPU, {vm.memory_mib} MiB{where}")
-    lines.append(
-        "Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, or unpin VMs."
-    )
-    return "\n".join(lines)
+        lines.append(
+            "  Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, "
+            "or unpin VMs."
+        )
+        reports[pool_name] = "\n".join(lines)
+    return reports

@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmfleet import rules
+from vmfleet.problems import config_path
 from vmfleet.spec import CloudInit, Fleet, Size, VmGroup
 
 
 @dataclass(frozen=True)
 class VmInstance:
-    """One VM to build: `web-02` of group `web`."""
+    """One VM to build: `web-02` of group `web`; `config_path` is its group's, `vms[0] (web)`."""
 
     name: str
     group: str
@@ -90,7 +91,7 @@ def expand(fleet: Fleet) -> list[VmInstance]:
     for position, group in enumerate(fleet.vms):
         resolved = effective_resources(fleet, group)
         if resolved is None:
-            raise ValueError(f"vms[{position}] has no size; validate the declaration first")
+            raise ValueError(f"{config_path(('vms', position), fleet)} has no size; validate the declaration first")
         size, vcpus, memory, disk = resolved
         tags = merged_tags(fleet, group)
         protect = fleet.defaults.protect if group.protect is None else group.protect
@@ -100,7 +101,7 @@ def expand(fleet: Fleet) -> list[VmInstance]:
                     name=instance_name(group.name, index),
                     group=group.name,
                     index=index,
-                    config_path=f"vms[{position}]",
+                    config_path=config_path(("vms", position), fleet),
                     pool=group.pool,
                     template=group.template,
                     size=size,
