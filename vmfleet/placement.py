@@ -32,14 +32,16 @@ class HostLoad:
     vcpu_capacity: int
     memory_capacity_mib: int
     vms: list[VmInstance] = field(default_factory=list)
+    vcpus: int = 0
+    """vCPUs of the VMs placed so far (kept as a running total: groups may hold thousands of VMs)."""
+    memory_mib: int = 0
+    """Memory of the VMs placed so far, MiB."""
 
-    @property
-    def vcpus(self) -> int:
-        return sum(vm.vcpus for vm in self.vms)
-
-    @property
-    def memory_mib(self) -> int:
-        return sum(vm.memory_mib for vm in self.vms)
+    def add(self, vm: VmInstance) -> None:
+        """Place `vm` here."""
+        self.vms.append(vm)
+        self.vcpus += vm.vcpus
+        self.memory_mib += vm.memory_mib
 
     def fits(self, vm: VmInstance) -> bool:
         return (
@@ -122,7 +124,10 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
         pool_loads = loads[vm.pool]
         if vm.pinned_host is not None:
             target = next(load for load in pool_loads if load.host.name == vm.pinned_host)
-            (target.vms if target.fits(vm) else unplaced).append(vm)
+            if target.fits(vm):
+                target.add(vm)
+            else:
+                unplaced.append(vm)
         else:
             pending.append(vm)
 
@@ -130,7 +135,7 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
     for vm in pending:
         earlier = next((ld for ld in loads[vm.pool] if ld.host.name == previous.get(vm.name)), None)
         if earlier is not None and earlier.fits(vm):
-            earlier.vms.append(vm)
+            earlier.add(vm)
         else:
             still_pending.append(vm)
 
@@ -140,7 +145,7 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
             unplaced.append(vm)
             continue
         best = max(candidates, key=lambda load: load.headroom_after(vm))
-        best.vms.append(vm)
+        best.add(vm)
 
     if unplaced:
         raise PlacementError(_capacity_reports(unplaced, loads))

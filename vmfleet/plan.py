@@ -46,8 +46,8 @@ CUSTOM_SIZE = "custom"
 
 
 def instance_name(group: str, index: int) -> str:
-    """`web`, 3 -> `web-03`: fixed width, so names never change when a group grows."""
-    return f"{group}-{index:0{rules.VM_INDEX_WIDTH}d}"
+    """`web`, 3 -> `web-03`; `web`, 120 -> `web-120`: at least two digits, so names never change when a group grows."""
+    return f"{group}-{index:0{rules.VM_INDEX_MIN_WIDTH}d}"
 
 
 def merged_tags(fleet: Fleet, group: VmGroup) -> dict[str, str]:

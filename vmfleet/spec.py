@@ -199,10 +199,15 @@ class CloudInit(Strict):
 
 
 class VmGroup(Strict):
-    """`count` identical VMs named `<name>-01`, `<name>-02`, ..."""
+    """`count` identical VMs named `<name>-01`, `<name>-02`, ... `<name>-99`, `<name>-100`, ..."""
 
     name: Name = Field(max_length=24)
-    count: int = Field(default=1, ge=0, le=rules.MAX_VM_COUNT)
+    count: int = Field(
+        default=1,
+        ge=0,
+        le=rules.MAX_VM_COUNT,
+        description=f"How many VMs, 0-{rules.MAX_VM_COUNT}; growing or shrinking keeps the names of the VMs that stay.",
+    )
     pool: Name
     template: Name
     size: Name | None = None
