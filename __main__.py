@@ -9,6 +9,7 @@ from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
 from components.fleet import Fleet
 from components.stack_state import PLACEMENT_OUTPUT, previous_placement
+from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
 
@@ -20,6 +21,7 @@ try:
         source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
         previous_placement=previous_placement(),
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+        inspect_image=images.virtual_size,
     )
 except FleetDeclarationError as error:
     raise pulumi.RunError(str(error)) from None

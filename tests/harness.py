@@ -17,6 +17,7 @@ from backends.libvirt import LibvirtBackend
 from components.fleet import Fleet
 from components.stack_state import previous_placement
 from tests.declarations import ROOT
+from tests.images import with_stand_in_images
 from vmfleet.load import plan
 
 SECRET_SIGNATURE = rpc._special_sig_key
@@ -149,9 +150,21 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
     return built
 
 
-def run_program(raw: Any, stack: str = "test", secrets: dict[str, str] | None = None) -> Built:
-    """Run the real `__main__.py` under mocks with `raw` as the stack's `vmfleet:fleet` config."""
+def run_program(
+    raw: Any,
+    stack: str = "test",
+    secrets: dict[str, str] | None = None,
+    keep_image_paths: bool = False,
+) -> Built:
+    """Run the real `__main__.py` under mocks with `raw` as the stack's `vmfleet:fleet` config.
+
+    Template image files are read by the program before anything registers, so unless
+    `keep_image_paths`, every `image_path` is pointed at a stand-in image first (see
+    `tests.images.with_stand_in_images` for why); tests of the image rules keep their own paths.
+    """
     monitor = _install(None, stack)
+    if not keep_image_paths:
+        raw = with_stand_in_images(raw)
     config = {"vmfleet:fleet": json.dumps(raw)}
     secrets = secrets or {}
     config.update({f"vmfleet:{key}": value for key, value in secrets.items()})

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.declarations import ROOT, stack_declaration
+from tests.declarations import ROOT, stack_declaration, valid
+from tests.images import make_image
+from vmfleet.images import virtual_size
 from vmfleet.load import plan
 from vmfleet.problems import FleetDeclarationError
 
@@ -44,3 +47,18 @@ def test_readme_error_examples_are_what_the_dev_stack_reports() -> None:
     too_big = stack_declaration("dev")
     too_big["vms"][1]["count"] = 6
     assert _readme_shows(_error_of(too_big)), _error_of(too_big)
+
+
+def test_readme_image_example_is_what_the_program_reports(tmp_path: Path) -> None:
+    big = make_image(tmp_path, "big.qcow2", "3G")
+    raw = valid()
+    raw["templates"][0]["image_path"] = big
+    raw["templates"].append({**raw["templates"][0], "name": "golden", "image_path": "/x.qcow2"})
+    raw["vms"][1]["size"] = "big"
+    with pytest.raises(FleetDeclarationError) as caught:
+        plan(raw, inspect_image=virtual_size)
+    readme = (ROOT / "README.md").read_text()
+    shown = [str(problem).replace(big, "/srv/images/big.qcow2") for problem in caught.value.problems]
+    assert len(shown) == 2
+    for line in shown:
+        assert f"  - {line}\n" in readme, line

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from vmfleet import validate
+from vmfleet.images import ImageInspector
 from vmfleet.placement import Placement, PlacementError, place
 from vmfleet.plan import VmInstance, expand
 from vmfleet.problems import FleetDeclarationError, Problem, config_path, from_validation_error
@@ -45,10 +46,17 @@ def plan(
     source: str = "the fleet declaration",
     previous_placement: Mapping[str, str] | None = None,
     is_secret: Callable[[str], bool] | None = None,
+    inspect_image: ImageInspector | None = None,
 ) -> FleetPlan:
-    """Parse, check and place; raises FleetDeclarationError before anything is deployed."""
+    """Parse, check and place; raises FleetDeclarationError before anything is deployed.
+
+    `raw`: the stack's `vmfleet:fleet` value. `source`: how the error names it. `previous_placement`:
+    VM name -> host of the last deployment (VMs stay put). `is_secret`: whether a stack config key is
+    a secret. `inspect_image`: reads a template image's virtual size (`vmfleet.images.virtual_size`;
+    the program passes it, and without it `min_disk_gib` is trusted and no file is read).
+    """
     fleet = parse(raw, source)
-    found = validate.problems(fleet, is_secret)
+    found = validate.problems(fleet, is_secret, inspect_image)
     if found:
         raise FleetDeclarationError(found, source)
     instances = expand(fleet)

@@ -86,7 +86,14 @@ class Template(Strict):
     default_size: Name
     version: TagText = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     patched: dt.date = Field(description="Date of the image's last build or patch run (YYYY-MM-DD).")
-    min_disk_gib: int = Field(default=1, ge=1, le=65536, description="Virtual size of the image.")
+    min_disk_gib: int = Field(
+        default=1,
+        ge=1,
+        le=65536,
+        description="Virtual size of the image, GiB; VM disks must be at least this. For an image_path the "
+        "file's own virtual size (read with qemu-img at preview) counts when it is larger; for an image_url "
+        "this is the only figure known before deployment.",
+    )
 
     @model_validator(mode="after")
     def _one_image_source(self) -> Template:

@@ -7,10 +7,12 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from vmfleet import rules
+from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources
 from vmfleet.problems import Problem, config_path, shown
 from vmfleet.spec import FirewallRule, Fleet, VmGroup
@@ -19,17 +21,29 @@ Location = tuple[int | str, ...]
 """Where something is in the declaration, as keys and list indexes: ('vms', 0, 'tags', 'owner')."""
 
 
-def problems(fleet: Fleet, is_secret: Callable[[str], bool] | None = None) -> list[Problem]:
-    """Every semantic mistake in `fleet`. `is_secret`, when given, tells whether a stack config key
-    is stored as a secret; a user's `password_secret` must name one."""
+def problems(
+    fleet: Fleet,
+    is_secret: Callable[[str], bool] | None = None,
+    inspect_image: ImageInspector | None = None,
+) -> list[Problem]:
+    """Every semantic mistake in `fleet`.
+
+    `is_secret`, when given, tells whether a stack config key is stored as a secret; a user's
+    `password_secret` must name one. `inspect_image`, when given (`vmfleet.images.virtual_size`),
+    reads each `image_path` template's virtual size: a file it cannot read is a problem, and VM disks
+    must hold the larger of that size and `min_disk_gib`. Without it, and for `image_url` templates,
+    `min_disk_gib` alone is trusted.
+    """
     found: list[Problem] = []
     found += _duplicates(fleet)
+    image_problems, image_needs = _template_images(fleet, inspect_image)
     found += _template_problems(fleet)
+    found += image_problems
     found += _segment_problems(fleet)
     found += _firewall_problems(fleet)
     found += _tag_problems(fleet, ("defaults", "tags"), fleet.defaults.tags)
     for position, group in enumerate(fleet.vms):
-        found += _vm_group_problems(fleet, position, group, is_secret)
+        found += _vm_group_problems(fleet, position, group, is_secret, image_needs)
     return found
 
 
@@ -75,6 +89,50 @@ def _template_problems(fleet: Fleet) -> list[Problem]:
         for position, template in enumerate(fleet.templates)
         if template.default_size not in sizes
     ]
+
+
+@dataclass(frozen=True)
+class _ImageNeed:
+    """The least disk a clone of a template's image needs, and where that figure comes from."""
+
+    gib: int
+    origin: str
+
+
+def _template_images(fleet: Fleet, inspect_image: ImageInspector | None) -> tuple[list[Problem], dict[str, _ImageNeed]]:
+    """Problems with image files, and each template's disk need (by template name)."""
+    found: list[Problem] = []
+    needs: dict[str, _ImageNeed] = {}
+    read: dict[tuple[str, str], int | ImageUnreadable] = {}
+    for position, template in enumerate(fleet.templates):
+        declared = template.min_disk_gib
+        says = f"{config_path(('templates', position, 'min_disk_gib'), fleet)} says {declared}"
+        path = template.image_path
+        if path is None:
+            needs[template.name] = _ImageNeed(declared, f"{says}; an image_url is not read before deployment")
+            continue
+        if inspect_image is None:
+            needs[template.name] = _ImageNeed(declared, says)
+            continue
+        key = (path, template.image_format)
+        if key not in read:
+            try:
+                read[key] = inspect_image(*key)
+            except ImageUnreadable as error:
+                read[key] = error
+        size = read[key]
+        if isinstance(size, ImageUnreadable):
+            found.append(
+                Problem(config_path(("templates", position, "image_path"), fleet), f"found {shown(path)}; {size}")
+            )
+            needs[template.name] = _ImageNeed(declared, says)
+        elif whole_gib(size) > declared:
+            needs[template.name] = _ImageNeed(
+                whole_gib(size), f"the virtual size of {path} as qemu-img reads it is {gib_text(size)}; {says}"
+            )
+        else:
+            needs[template.name] = _ImageNeed(declared, f"{says}; qemu-img reads {gib_text(size)} in {path}")
+    return found, needs
 
 
 def _segment_problems(fleet: Fleet) -> list[Problem]:
@@ -123,7 +181,11 @@ def _peer_problem(fleet: Fleet, location: Location, rule: FirewallRule, segments
 
 
 def _vm_group_problems(
-    fleet: Fleet, position: int, group: VmGroup, is_secret: Callable[[str], bool] | None
+    fleet: Fleet,
+    position: int,
+    group: VmGroup,
+    is_secret: Callable[[str], bool] | None,
+    image_needs: Mapping[str, _ImageNeed],
 ) -> list[Problem]:
     here: Location = ("vms", position)
     found: list[Problem] = []
@@ -155,12 +217,16 @@ def _vm_group_problems(
         found.append(
             Problem(config_path((*here, "size"), fleet), "no size given and the template's default size is unknown")
         )
-    if resolved is not None and template is not None and resolved[3] < template.min_disk_gib:
+    need = image_needs.get(group.template)
+    if resolved is not None and need is not None and resolved[3] < need.gib:
+        size_name, disk = resolved[0], resolved[3]
+        explicit = group.resources is not None and group.resources.disk_gib is not None
         found.append(
             Problem(
-                config_path((*here, "size"), fleet),
-                f"disk of {resolved[3]} GiB is smaller than template {template.name!r}'s image "
-                f"({template.min_disk_gib} GiB); choose a larger size",
+                config_path((*here, "resources", "disk_gib") if explicit else (*here, "size"), fleet),
+                f"found a disk of {disk} GiB (size {size_name!r}), smaller than template {group.template!r}'s "
+                f"image, which needs {need.gib} GiB ({need.origin}); choose a size with a disk of at least "
+                f"{need.gib} GiB",
             )
         )
 
