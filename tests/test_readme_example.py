@@ -49,6 +49,16 @@ def test_readme_error_examples_are_what_the_dev_stack_reports() -> None:
     assert _readme_shows(_error_of(too_big)), _error_of(too_big)
 
 
+def test_readme_protected_removal_example_is_what_the_prod_stack_reports() -> None:
+    deployed = plan(stack_declaration("prod")).protected
+    removed = stack_declaration("prod")
+    removed["vms"][3].update(count=0, protect=False)
+    with pytest.raises(FleetDeclarationError) as caught:
+        plan(removed, source="Pulumi.prod.yaml (vmfleet:fleet)", previously_protected=deployed)
+    assert removed["vms"][3]["name"] == "worker"
+    assert _readme_shows(str(caught.value)), str(caught.value)
+
+
 def test_readme_image_example_is_what_the_program_reports(tmp_path: Path) -> None:
     big = make_image(tmp_path, "big.qcow2", "3G")
     raw = valid()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +27,12 @@ class FleetPlan:
     instances: Sequence[VmInstance]
     placement: Placement
 
+    @property
+    def protected(self) -> list[str]:
+        """Names of the VMs deployed with Pulumi's `protect` option, in declaration order; the program
+        exports them so that the next run can pass them back as `previously_protected`."""
+        return [vm.name for vm in self.instances if vm.protect]
+
 
 def parse(raw: Any, source: str) -> Fleet:
     """The typed declaration, or FleetDeclarationError naming every shape error."""
@@ -47,6 +53,7 @@ def plan(
     previous_placement: Mapping[str, str] | None = None,
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
+    previously_protected: Collection[str] = (),
 ) -> FleetPlan:
     """Parse, check and place; raises FleetDeclarationError before anything is deployed.
 
@@ -54,9 +61,12 @@ def plan(
     VM name -> host of the last deployment (VMs stay put). `is_secret`: whether a stack config key is
     a secret. `inspect_image`: reads a template image's virtual size (`vmfleet.images.virtual_size`;
     the program passes it, and without it `min_disk_gib` is trusted and no file is read).
+    `previously_protected`: names of the VMs the last deployment made with `protect` (its
+    `FleetPlan.protected`); the plan must keep every one of them, since Pulumi refuses to delete a
+    protected resource, and the problem says how to remove them in two runs.
     """
     fleet = parse(raw, source)
-    found = validate.problems(fleet, is_secret, inspect_image)
+    found = validate.problems(fleet, is_secret, inspect_image, previously_protected)
     if found:
         raise FleetDeclarationError(found, source)
     instances = expand(fleet)

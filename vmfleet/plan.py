@@ -50,6 +50,24 @@ def instance_name(group: str, index: int) -> str:
     return f"{group}-{index:0{rules.VM_INDEX_MIN_WIDTH}d}"
 
 
+def vm_names(group: VmGroup) -> list[str]:
+    """The names of a group's VMs, index 1 to `count`: `web-01`, `web-02`, ..."""
+    return [instance_name(group.name, index) for index in range(1, group.count + 1)]
+
+
+def split_instance_name(name: str) -> tuple[str, int] | None:
+    """`web-03` -> (`web`, 3), the inverse of `instance_name`; None for a name it cannot have made."""
+    group, _, index = name.rpartition("-")
+    if not group or not rules.matches(rules.VM_INSTANCE_PATTERN, name):
+        return None
+    return group, int(index)
+
+
+def group_protect(fleet: Fleet, group: VmGroup) -> bool:
+    """Whether the group's VMs get Pulumi's `protect` option: the group's own choice, else the default."""
+    return fleet.defaults.protect if group.protect is None else group.protect
+
+
 def merged_tags(fleet: Fleet, group: VmGroup) -> dict[str, str]:
     """Stack-level defaults fill the tags a group leaves out; the environment defaults too."""
     return {"environment": fleet.environment, **fleet.defaults.tags, **group.tags}
@@ -94,11 +112,11 @@ def expand(fleet: Fleet) -> list[VmInstance]:
             raise ValueError(f"{config_path(('vms', position), fleet)} has no size; validate the declaration first")
         size, vcpus, memory, disk = resolved
         tags = merged_tags(fleet, group)
-        protect = fleet.defaults.protect if group.protect is None else group.protect
-        for index in range(1, group.count + 1):
+        protect = group_protect(fleet, group)
+        for index, name in enumerate(vm_names(group), start=1):
             instances.append(
                 VmInstance(
-                    name=instance_name(group.name, index),
+                    name=name,
                     group=group.name,
                     index=index,
                     config_path=config_path(("vms", position), fleet),

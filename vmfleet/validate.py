@@ -13,7 +13,7 @@ from typing import Any
 
 from vmfleet import rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
-from vmfleet.plan import effective_resources
+from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
 from vmfleet.spec import FirewallRule, Fleet, VmGroup
 
@@ -25,6 +25,7 @@ def problems(
     fleet: Fleet,
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
+    previously_protected: Collection[str] = (),
 ) -> list[Problem]:
     """Every semantic mistake in `fleet`.
 
@@ -32,7 +33,8 @@ def problems(
     `password_secret` must name one. `inspect_image`, when given (`vmfleet.images.virtual_size`),
     reads each `image_path` template's virtual size: a file it cannot read is a problem, and VM disks
     must hold the larger of that size and `min_disk_gib`. Without it, and for `image_url` templates,
-    `min_disk_gib` alone is trusted.
+    `min_disk_gib` alone is trusted. `previously_protected` names the VMs the last deployment made
+    with Pulumi's `protect` option: each must still be declared (see `_protected_removals`).
     """
     found: list[Problem] = []
     found += _duplicates(fleet)
@@ -44,6 +46,44 @@ def problems(
     found += _tag_problems(fleet, ("defaults", "tags"), fleet.defaults.tags)
     for position, group in enumerate(fleet.vms):
         found += _vm_group_problems(fleet, position, group, is_secret, image_needs)
+    found += _protected_removals(fleet, previously_protected)
+    return found
+
+
+def _protected_removals(fleet: Fleet, previously_protected: Collection[str]) -> list[Problem]:
+    """A protected VM cannot be removed in the run that unprotects it: Pulumi keeps the `protect` flag
+    of a resource that is no longer declared as its state recorded it, and refuses the delete."""
+    declared = {group.name: (position, group) for position, group in reversed(list(enumerate(fleet.vms)))}
+    kept = {name for group in fleet.vms for name in vm_names(group)}
+    removed: dict[str, list[tuple[int, str]]] = {}
+    for name in sorted(set(previously_protected) - kept):
+        group_name, index = split_instance_name(name) or (name, 0)
+        removed.setdefault(group_name, []).append((index, name))
+    found = []
+    for group_name, vms in removed.items():
+        vms.sort()
+        names = ", ".join(name for _, name in vms)
+        keep = max(index for index, _ in vms)
+        if group_name in declared:
+            position, group = declared[group_name]
+            path = config_path(("vms", position, "count"), fleet)
+            found_text = f"found {group.count}, but {names} of group {group_name!r}"
+            keep_step = f"keep them (count: {keep}) with protect: false on the group (or in defaults)"
+            remove_step = f"then lower count to {group.count}"
+        else:
+            path = "vms"
+            found_text = f"found no group {group_name!r}, but its VMs {names}"
+            keep_step = f"keep the group (count: {keep}) with protect: false on it (or in defaults)"
+            remove_step = "then remove the group"
+        found.append(
+            Problem(
+                path,
+                f"{found_text} were deployed with protect: true, and Pulumi refuses to delete a protected VM "
+                "(its protect flag stays in the stack's state until an update clears it). Remove them in two runs:\n"
+                f"1. {keep_step}, and run `make up`;\n"
+                f"2. {remove_step}, and run `make up` again.",
+            )
+        )
     return found
 
 
