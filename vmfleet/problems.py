@@ -115,6 +115,9 @@ def from_validation_error(error: ValidationError, declaration: Any = None) -> li
             message = "unknown key (a typo?); remove it or use one of the documented keys"
         elif detail["type"] == "missing":
             message = "required key is missing"
+        elif detail["type"] == "value_error" and isinstance(detail.get("input"), Mapping):
+            # A check of a whole item (image source, CIDR size, ports): its own words name what was found.
+            message = _expectation(message)
         else:
             message = f"found {shown(detail.get('input'))}; {_expectation(message)}"
         problems.append(Problem(config_path(location, declaration), message))

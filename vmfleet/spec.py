@@ -27,6 +27,9 @@ def _date_to_text(value: Any) -> Any:
 
 
 Name = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=40)]
+GroupName = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=24)]
+"""A VM group's name is shorter: its VMs' names add `-` and up to four digits, the host-side ones a prefix.
+(Its own type, because a `Field(max_length=...)` on a `Name` field is overridden by `Name`'s own limit.)"""
 TagText = Annotated[str, BeforeValidator(_date_to_text)]
 Tags = dict[str, TagText]
 
@@ -97,8 +100,15 @@ class Template(Strict):
 
     @model_validator(mode="after")
     def _one_image_source(self) -> Template:
-        if (self.image_path is None) == (self.image_url is None):
-            raise ValueError("give exactly one of image_path (a local file) or image_url")
+        if self.image_path is not None and self.image_url is not None:
+            raise ValueError(
+                f"found both image_path {self.image_path!r} and image_url {self.image_url!r}; "
+                "give exactly one of image_path (a local file) or image_url"
+            )
+        if self.image_path is None and self.image_url is None:
+            raise ValueError(
+                "found neither image_path nor image_url; give exactly one of image_path (a local file) or image_url"
+            )
         return self
 
     @property
@@ -119,7 +129,7 @@ class Segment(Strict):
     @model_validator(mode="after")
     def _room_for_hosts(self) -> Segment:
         if self.cidr.prefixlen > 29:
-            raise ValueError(f"cidr {self.cidr} is too small; use a /29 or larger network")
+            raise ValueError(f"found cidr {self.cidr}, too small; use a /29 or larger network")
         return self
 
 
@@ -144,7 +154,9 @@ class FirewallRule(Strict):
     @model_validator(mode="after")
     def _ports_fit_protocol(self) -> FirewallRule:
         if self.ports and self.protocol not in ("tcp", "udp"):
-            raise ValueError(f"ports only apply to tcp and udp, not {self.protocol}")
+            raise ValueError(
+                f"found ports {self.ports} with protocol {self.protocol!r}; ports only apply to tcp and udp"
+            )
         for port in self.ports:
             parse_port_range(port)
         return self
@@ -208,7 +220,7 @@ class CloudInit(Strict):
 class VmGroup(Strict):
     """`count` identical VMs named `<name>-01`, `<name>-02`, ... `<name>-99`, `<name>-100`, ..."""
 
-    name: Name = Field(max_length=24)
+    name: GroupName
     count: int = Field(
         default=1,
         ge=0,

@@ -162,9 +162,7 @@ def _template_images(fleet: Fleet, inspect_image: ImageInspector | None) -> tupl
                 read[key] = error
         size = read[key]
         if isinstance(size, ImageUnreadable):
-            found.append(
-                Problem(config_path(("templates", position, "image_path"), fleet), f"found {shown(path)}; {size}")
-            )
+            found.append(Problem(config_path(("templates", position, "image_path"), fleet), f"found {path!r}; {size}"))
             needs[template.name] = _ImageNeed(declared, says)
         elif whole_gib(size) > declared:
             needs[template.name] = _ImageNeed(
