@@ -8,18 +8,22 @@ import pulumi.runtime
 from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
 from components.fleet import Fleet
-from components.stack_state import PLACEMENT_OUTPUT, previous_placement
+from components.stack_state import PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
+from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
 
 config = pulumi.Config()
 namespace = f"{pulumi.get_project()}:"
+previous = previous_deployment()
 try:
     fleet_plan = plan(
         config.require_object(CONFIG_KEY),
         source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
-        previous_placement=previous_placement(),
+        previous_placement=previous.placement,
+        previously_protected=previous.protected,
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+        inspect_image=images.virtual_size,
     )
 except FleetDeclarationError as error:
     raise pulumi.RunError(str(error)) from None
@@ -33,3 +37,4 @@ fleet = Fleet(
 pulumi.export("inventory", fleet.inventory)
 pulumi.export("utilization", fleet.utilization)
 pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))
+pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)

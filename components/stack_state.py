@@ -1,6 +1,10 @@
-"""What the previous deployment of this stack left in its outputs."""
+"""What the previous deployment of this stack left in its outputs, read once before anything registers."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi.runtime
@@ -8,16 +12,39 @@ import pulumi.runtime
 PLACEMENT_OUTPUT = "placement"
 """Stack output mapping each VM name to its host, read back to keep VMs where they are."""
 
+PROTECTED_OUTPUT = "protected"
+"""Stack output listing the VMs deployed with Pulumi's `protect` option (`["web-01", ...]`), read
+back to refuse removing a protected VM in the same run that unprotects it (see `vmfleet.load.plan`)."""
 
-def previous_placement() -> dict[str, str]:
-    """VM -> host from the stack's last deployment; empty on the first one (no outputs yet).
 
-    Reads the stack's own outputs through the engine's built-in `readStackOutputs` function, which
-    is what StackReference uses, but synchronously, so placement is known before any resource is
-    registered.
+@dataclass(frozen=True)
+class PreviousDeployment:
+    """The outputs of the stack's last deployment that planning needs; empty on the first one."""
+
+    placement: Mapping[str, str] = field(default_factory=dict)
+    """VM name -> host it runs on."""
+    protected: frozenset[str] = frozenset()
+    """Names of the VMs deployed with `protect: true`."""
+
+
+def previous_deployment() -> PreviousDeployment:
+    """The stack's own outputs from its last deployment, read once.
+
+    Reads them through the engine's built-in `readStackOutputs` function, which is what
+    StackReference uses, but synchronously, so they are known before any resource is registered.
+    A stack never deployed has no outputs; one deployed before an output existed lacks it, and an
+    output of an unexpected shape is ignored: each then reads as empty.
     """
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     result = pulumi.runtime.invoke("pulumi:pulumi:readStackOutputs", {"name": name})
-    outputs = (result.value or {}).get("outputs") or {}
-    placement = outputs.get(PLACEMENT_OUTPUT) or {}
-    return {str(vm): str(host) for vm, host in placement.items() if isinstance(host, str)}
+    outputs: Mapping[str, Any] = (result.value or {}).get("outputs") or {}
+    placement = outputs.get(PLACEMENT_OUTPUT)
+    protected = outputs.get(PROTECTED_OUTPUT)
+    return PreviousDeployment(
+        placement={
+            str(vm): host
+            for vm, host in (placement.items() if isinstance(placement, Mapping) else [])
+            if isinstance(host, str)
+        },
+        protected=frozenset(vm for vm in (protected if isinstance(protected, list) else []) if isinstance(vm, str)),
+    )

@@ -15,8 +15,9 @@ from pulumi.runtime.mocks import MockMonitor
 
 from backends.libvirt import LibvirtBackend
 from components.fleet import Fleet
-from components.stack_state import previous_placement
+from components.stack_state import previous_deployment
 from tests.declarations import ROOT
+from tests.images import with_stand_in_images
 from vmfleet.load import plan
 
 SECRET_SIGNATURE = rpc._special_sig_key
@@ -50,6 +51,7 @@ def is_secret(value: Any) -> bool:
 class _FleetMocks(pulumi.runtime.Mocks):
     def __init__(self, previous_outputs: dict[str, Any] | None) -> None:
         self.previous_outputs = previous_outputs
+        self.invokes: list[str] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -57,6 +59,7 @@ class _FleetMocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        self.invokes.append(args.token)
         if args.token == "pulumi:pulumi:readStackOutputs":
             # A stack that was never deployed has no outputs, which the engine reports as empty.
             return {"name": args.args["name"], "outputs": self.previous_outputs or {}, "secretOutputNames": []}
@@ -68,6 +71,7 @@ class _RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.outputs_registered: Counter[str] = Counter()
+        self.invokes: list[str] = []
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -100,6 +104,8 @@ class Built:
     outputs_registered: Counter[str]
     fleet: Fleet | None = None
     exports: dict[str, Any] = field(default_factory=dict)
+    invokes: list[str] = field(default_factory=list)
+    """Tokens of the functions the program invoked, in order."""
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == token]
@@ -119,6 +125,7 @@ _last_monitor: list[_RecordingMonitor] = []
 def _install(previous_outputs: dict[str, Any] | None, stack: str) -> _RecordingMonitor:
     mocks = _FleetMocks(previous_outputs)
     monitor = _RecordingMonitor(mocks)
+    monitor.invokes = mocks.invokes
     pulumi.runtime.set_mocks(mocks, project="vmfleet", stack=stack, preview=False, monitor=monitor)
     _last_monitor[:] = [monitor]
     return monitor
@@ -136,7 +143,7 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
 
     @pulumi.runtime.test
     def run() -> Any:
-        fleet_plan = plan(raw, previous_placement=previous_placement())
+        fleet_plan = plan(raw, previous_placement=previous_deployment().placement)
         built.fleet = Fleet(
             "fleet",
             fleet_plan,
@@ -149,21 +156,39 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
     return built
 
 
-def run_program(raw: Any, stack: str = "test", secrets: dict[str, str] | None = None) -> Built:
-    """Run the real `__main__.py` under mocks with `raw` as the stack's `vmfleet:fleet` config."""
-    monitor = _install(None, stack)
+def run_program(
+    raw: Any,
+    stack: str = "test",
+    secrets: dict[str, str] | None = None,
+    keep_image_paths: bool = False,
+    previous_outputs: dict[str, Any] | None = None,
+) -> Built:
+    """Run the real `__main__.py` under mocks with `raw` as the stack's `vmfleet:fleet` config.
+
+    `previous_outputs` are the stack outputs `readStackOutputs` answers with (none: never deployed);
+    what the program exports lands in `Built.exports`.
+
+    Template image files are read by the program before anything registers, so unless
+    `keep_image_paths`, every `image_path` is pointed at a stand-in image first (see
+    `tests.images.with_stand_in_images` for why); tests of the image rules keep their own paths.
+    """
+    monitor = _install(previous_outputs, stack)
+    if not keep_image_paths:
+        raw = with_stand_in_images(raw)
     config = {"vmfleet:fleet": json.dumps(raw)}
     secrets = secrets or {}
     config.update({f"vmfleet:{key}": value for key, value in secrets.items()})
     pulumi.runtime.set_all_config(config, [f"vmfleet:{key}" for key in secrets])
-    built = Built(monitor.registrations, monitor.outputs_registered)
+    built = Built(monitor.registrations, monitor.outputs_registered, invokes=monitor.invokes)
 
     @pulumi.runtime.test
     def run() -> Any:
         namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
         fleet: Fleet = namespace["fleet"]
         built.fleet = fleet
-        return pulumi.Output.all(*[vm.vm_id for vm in fleet.vms.values()])
+        root = pulumi.runtime.get_root_resource()
+        exported = pulumi.Output.from_input(getattr(root, "outputs", {})).apply(built.exports.update)
+        return pulumi.Output.all(exported, *[vm.vm_id for vm in fleet.vms.values()])
 
     run()
     return built

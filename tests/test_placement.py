@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -86,12 +87,14 @@ def test_memory_is_not_overcommitted_by_default() -> None:
     raw = fleet_of([{"name": "app", "count": 9, "size": "small"}], cores=16, memory=1024)
     with pytest.raises(FleetDeclarationError) as caught:
         plan(raw)
-    report = caught.value.problems[0].message
-    assert "host pool 'pool-a' cannot hold its VMs: demand 9 vCPU / 2304 MiB" in report
+    [problem] = caught.value.problems
+    assert problem.path == "host_pools[0] (pool-a)"
+    report = problem.message
+    assert report.startswith("cannot hold its VMs: demand 9 vCPU / 2304 MiB")
     assert "capacity 64 vCPU / 2048 MiB" in report
     assert "h1: 4/32 vCPU, 1024/1024 MiB, 4 VMs" in report
     assert "h2: 4/32 vCPU, 1024/1024 MiB, 4 VMs" in report
-    assert "app-09 from vms[0]: 1 vCPU, 256 MiB" in report
+    assert "app-09 from vms[0] (app): 1 vCPU, 256 MiB" in report
     assert "Fix:" in report
 
     raw["host_pools"][0]["memory_overcommit"] = 1.5
@@ -102,7 +105,7 @@ def test_pinned_overflow_names_the_pin() -> None:
     raw = fleet_of([{"name": "db", "count": 3, "size": "big", "host": "h1"}], cores=2, memory=8192, cpu_overcommit=2.0)
     with pytest.raises(FleetDeclarationError) as caught:
         plan(raw)
-    assert "db-03 from vms[0]: 2 vCPU, 1024 MiB (pinned to h1)" in caught.value.problems[0].message
+    assert "db-03 from vms[0] (db): 2 vCPU, 1024 MiB (pinned to h1)" in caught.value.problems[0].message
 
 
 def test_utilization_summary() -> None:
@@ -125,3 +128,28 @@ def test_utilization_summary() -> None:
         "vms_per_host": 1.5,
         "vcpus_per_core": 0.75,
     }
+
+
+def test_groups_past_99_add_digits_and_rename_nothing() -> None:
+    # 64 cores x 2.0 per host: room for 128 one-vCPU VMs of 128 MiB in 32 GiB per host.
+    before = plan(fleet_of([{"name": "web", "count": 99}], cores=64, memory=32768))
+    grown = plan(
+        fleet_of([{"name": "web", "count": 120}], cores=64, memory=32768),
+        previous_placement=before.placement.host_of,
+    )
+    names = [vm.name for vm in grown.instances]
+    assert names[:3] == ["web-01", "web-02", "web-03"] and names[8:10] == ["web-09", "web-10"]
+    assert names[98:101] == ["web-99", "web-100", "web-101"] and names[-1] == "web-120"
+    assert names[:99] == [vm.name for vm in before.instances], "growing 99 -> 120 keeps the first 99 names"
+    assert len(set(names)) == 120
+    for vm, host in before.placement.host_of.items():
+        assert grown.placement.host_of[vm] == host, f"{vm} moved from {host}"
+    assert {grown.placement.host_of[f"web-{i}"] for i in range(100, 121)} == {"h1", "h2"}, "new VMs spread"
+
+
+def test_the_largest_group_is_placed_quickly() -> None:
+    raw = fleet_of([{"name": "web", "count": 9999}], cores=1024, memory=2_000_000, cpu_overcommit=8.0)
+    started = time.perf_counter()
+    names = list(plan(raw).placement.host_of)
+    assert (names[0], names[99], names[-1]) == ("web-01", "web-100", "web-9999")
+    assert time.perf_counter() - started < 1.5, "placement grows linearly with the fleet, not quadratically"

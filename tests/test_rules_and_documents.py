@@ -9,6 +9,7 @@ import yaml
 from tests.declarations import valid
 from vmfleet import cloudinit, metadata, rules
 from vmfleet.load import plan
+from vmfleet.plan import instance_name
 from vmfleet.spec import CloudInit
 
 
@@ -24,6 +25,13 @@ def test_iso_dates() -> None:
     assert rules.parse_iso_date("2027-02-30") is None
     assert rules.parse_iso_date("2027-2-3") is None
     assert rules.parse_iso_date("20270203") is None
+
+
+def test_instance_names_are_padded_to_at_least_two_digits_and_match_the_naming_pattern() -> None:
+    names = [instance_name("web", index) for index in (1, 9, 10, 99, 100, 120, rules.MAX_VM_COUNT)]
+    assert names == ["web-01", "web-09", "web-10", "web-99", "web-100", "web-120", "web-9999"]
+    assert all(rules.matches(rules.VM_INSTANCE_PATTERN, name) for name in names)
+    assert not rules.matches(rules.VM_INSTANCE_PATTERN, "web-1")
 
 
 def test_tag_problems_for_valid_tags_is_empty() -> None:

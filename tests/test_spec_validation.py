@@ -36,29 +36,29 @@ def test_unknown_key_is_a_typo_error_with_its_path() -> None:
     raw = valid()
     raw["vms"][1]["segmnts"] = ["web"]
     found = problems_of(raw)
-    assert "unknown key" in found["vms[1].segmnts"]
+    assert "unknown key" in found["vms[1] (db).segmnts"]
 
 
 def test_wrong_type_names_path_value_and_expectation() -> None:
     raw = valid()
     raw["host_pools"][0]["hosts"][1]["cpu_cores"] = "many"
-    message = problems_of(raw)["host_pools[0].hosts[1].cpu_cores"]
+    message = problems_of(raw)["host_pools[0] (pool-a).hosts[1] (h2).cpu_cores"]
     assert "'many'" in message and "integer" in message
 
 
 def test_missing_required_key() -> None:
     raw = valid()
     del raw["templates"][0]["os_family"]
-    assert problems_of(raw)["templates[0].os_family"] == "required key is missing"
+    assert problems_of(raw)["templates[0] (tiny).os_family"] == "required key is missing"
 
 
 def test_invalid_enumeration_and_range() -> None:
     raw = valid()
     raw["segments"][0]["mode"] = "bridged"
-    raw["vms"][0]["count"] = 100
+    raw["vms"][0]["count"] = 10000
     found = problems_of(raw)
-    assert "'bridged'" in found["segments[0].mode"] and "isolated" in found["segments[0].mode"]
-    assert "99" in found["vms[0].count"], "zero-padded names have two digits, so a group holds at most 99"
+    assert "'bridged'" in found["segments[0] (web).mode"] and "isolated" in found["segments[0] (web).mode"]
+    assert found["vms[0] (web).count"] == "found 10000; input should be less than or equal to 9999"
 
 
 def test_all_shape_errors_are_reported_at_once() -> None:
@@ -67,17 +67,17 @@ def test_all_shape_errors_are_reported_at_once() -> None:
     raw["segments"][1]["cidr"] = "10.99.300.0/24"
     raw["vms"][0]["name"] = "Web_Servers"
     found = problems_of(raw)
-    assert {"sizes[0].vcpus", "segments[1].cidr", "vms[0].name"} <= set(found)
+    assert {"sizes[0] (nano).vcpus", "segments[1] (db).cidr", "vms[0] (Web_Servers).name"} <= set(found)
 
 
 @pytest.mark.parametrize(
     ("section", "key", "value", "path", "what"),
     [
-        ("vms", "template", "golden", "vms[0].template", "template"),
-        ("vms", "size", "huge", "vms[0].size", "size"),
-        ("vms", "pool", "pool-z", "vms[0].pool", "host pool"),
-        ("vms", "host", "h9", "vms[0].host", "host of pool"),
-        ("vms", "segments", ["web", "dmz"], "vms[0].segments[1]", "segment"),
+        ("vms", "template", "golden", "vms[0] (web).template", "template"),
+        ("vms", "size", "huge", "vms[0] (web).size", "size"),
+        ("vms", "pool", "pool-z", "vms[0] (web).pool", "host pool"),
+        ("vms", "host", "h9", "vms[0] (web).host", "host of pool"),
+        ("vms", "segments", ["web", "dmz"], "vms[0] (web).segments[1]", "segment"),
     ],
 )
 def test_dangling_references_name_the_declared_choices(
@@ -95,14 +95,14 @@ def test_dangling_template_default_size_and_firewall_segment() -> None:
     raw["templates"][0]["default_size"] = "jumbo"
     raw["firewalls"][0]["segment"] = "dmz"
     found = problems_of(raw)
-    assert "jumbo" in found["templates[0].default_size"]
-    assert "dmz" in found["firewalls[0].segment"]
+    assert "jumbo" in found["templates[0] (tiny).default_size"]
+    assert "dmz" in found["firewalls[0] (dmz).segment"]
 
 
 def test_firewall_peer_must_be_any_cidr_or_segment() -> None:
     raw = valid()
     raw["firewalls"][1]["ingress"][0]["peer"] = "frontend"
-    message = problems_of(raw)["firewalls[1].ingress[0].peer"]
+    message = problems_of(raw)["firewalls[1] (db).ingress[0].peer"]
     assert "'frontend'" in message and "db, web" in message
 
 
@@ -111,8 +111,8 @@ def test_firewall_ports_are_checked() -> None:
     raw["firewalls"][0]["ingress"][0]["ports"] = ["80", "9000-80"]
     raw["firewalls"][1]["ingress"].append({"protocol": "icmp", "ports": "8"})
     found = problems_of(raw)
-    assert "9000-80" in found["firewalls[0].ingress[0]"]
-    assert "only apply to tcp and udp" in found["firewalls[1].ingress[1]"]
+    assert "9000-80" in found["firewalls[0] (web).ingress[0]"]
+    assert "only apply to tcp and udp" in found["firewalls[1] (db).ingress[1]"]
 
 
 @pytest.mark.parametrize("section", ["host_pools", "sizes", "templates", "segments", "vms"])
@@ -122,36 +122,36 @@ def test_duplicate_names(section: str) -> None:
     if section == "segments":
         duplicate["cidr"] = "10.98.0.0/24"
     raw[section].append(duplicate)
-    last = len(raw[section]) - 1
-    message = problems_of(raw)[f"{section}[{last}].name"]
-    assert "already used by" in message and f"{section}[0]" in message
+    last, name = len(raw[section]) - 1, duplicate["name"]
+    message = problems_of(raw)[f"{section}[{last}] ({name}).name"]
+    assert f"already used by {section}[0] ({name});" in message
 
 
 def test_duplicate_hosts_across_pools_and_uris() -> None:
     raw = valid()
     raw["host_pools"].append({"name": "pool-b", "hosts": [dict(raw["host_pools"][0]["hosts"][0])]})
     found = problems_of(raw)
-    assert "already used by host_pools[0].hosts[0]" in found["host_pools[1].hosts[0].name"]
-    assert "already used by host_pools[0].hosts[0]" in found["host_pools[1].hosts[0].uri"]
+    assert "already used by host_pools[0] (pool-a).hosts[0] (h1);" in found["host_pools[1] (pool-b).hosts[0] (h1).name"]
+    assert "already used by host_pools[0] (pool-a).hosts[0] (h1);" in found["host_pools[1] (pool-b).hosts[0] (h1).uri"]
 
 
 def test_one_firewall_per_segment() -> None:
     raw = valid()
     raw["firewalls"].append({"segment": "web"})
-    assert "already used" in problems_of(raw)["firewalls[2].segment"]
+    assert "already used" in problems_of(raw)["firewalls[2] (web).segment"]
 
 
 def test_overlapping_cidrs() -> None:
     raw = valid()
     raw["segments"][1]["cidr"] = "10.99.0.0/16"
-    message = problems_of(raw)["segments[1].cidr"]
-    assert "overlaps segments[0] (web, 10.99.1.0/24)" in message
+    message = problems_of(raw)["segments[1] (db).cidr"]
+    assert "found 10.99.0.0/16, which overlaps segments[0] (web) (10.99.1.0/24)" in message
 
 
 def test_tiny_segment_is_refused() -> None:
     raw = valid()
     raw["segments"][0]["cidr"] = "10.99.1.0/30"
-    assert "/29" in problems_of(raw)["segments[0]"]
+    assert "/29" in problems_of(raw)["segments[0] (web)"]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +169,7 @@ def test_tiny_segment_is_refused() -> None:
 def test_malformed_tags(key: str, value: str, expected: str) -> None:
     raw = valid()
     raw["vms"][1]["tags"] = {key: value}
-    message = problems_of(raw)[f"vms[1].tags.{key}"]
+    message = problems_of(raw)[f"vms[1] (db).tags.{key}"]
     assert expected in message
     assert repr(value) in message, "the message shows the value found"
 
@@ -186,9 +186,9 @@ def test_required_tags_missing_without_defaults() -> None:
     del raw["defaults"]["tags"]["expires"]
     raw["vms"][0]["tags"]["owner"] = "web-team@example.com"
     found = problems_of(raw)
-    assert "required tag is missing" in found["vms[0].tags.expires"]
-    assert "vms[0].tags.owner" not in found, "a group's own tag fills the gap"
-    assert "required tag is missing" in found["vms[1].tags.owner"]
+    assert "required tag is missing" in found["vms[0] (web).tags.expires"]
+    assert "vms[0] (web).tags.owner" not in found, "a group's own tag fills the gap"
+    assert "required tag is missing" in found["vms[1] (db).tags.owner"]
 
 
 def test_owner_group_and_date_objects_are_accepted() -> None:
@@ -209,29 +209,29 @@ def test_resource_override_within_catalog_limits() -> None:
 
     raw["vms"][0]["resources"] = {"vcpus": 8, "memory_mib": 64}
     found = problems_of(raw)
-    assert "catalog's range 1-2" in found["vms[0].resources.vcpus"]
-    assert "catalog's range 128-1024" in found["vms[0].resources.memory_mib"]
+    assert "catalog's range 1-2" in found["vms[0] (web).resources.vcpus"]
+    assert "catalog's range 128-1024" in found["vms[0] (web).resources.memory_mib"]
 
 
 def test_disk_smaller_than_template_image() -> None:
     raw = valid()
     raw["templates"][0]["min_disk_gib"] = 2
     found = problems_of(raw)
-    assert "smaller than template 'tiny'" in found["vms[0].size"]
-    assert "vms[1].size" not in found, "the small size's 2 GiB disk fits"
+    assert "smaller than template 'tiny'" in found["vms[0] (web).size"]
+    assert "vms[1] (db).size" not in found, "the small size's 2 GiB disk fits"
 
 
 def test_template_needs_exactly_one_image_source() -> None:
     raw = valid()
     raw["templates"][0]["image_url"] = "https://images.example.com/tiny.qcow2"
-    assert "exactly one of image_path" in problems_of(raw)["templates[0]"]
+    assert "exactly one of image_path" in problems_of(raw)["templates[0] (tiny)"]
 
 
 def test_password_must_come_from_a_secret_config_key() -> None:
     raw = valid()
     raw["vms"][0]["cloud_init"] = {"users": [{"name": "ops", "password_secret": "ops-password"}]}
     found = problems_of(raw, is_secret=lambda key: False)
-    assert "pulumi config set --secret ops-password" in found["vms[0].cloud_init.users[0].password_secret"]
+    assert "pulumi config set --secret ops-password" in found["vms[0] (web).cloud_init.users[0] (ops).password_secret"]
     assert plan(raw, is_secret=lambda key: key == "ops-password").instances
 
 
@@ -244,6 +244,6 @@ def test_semantic_errors_are_all_reported_at_once() -> None:
         plan(raw, source="Pulumi.test.yaml")
     text = str(caught.value)
     assert text.startswith("Pulumi.test.yaml has 3 problems; nothing was deployed:")
-    for path in ("vms[0].template", "vms[1].tags.expires", "segments[1].cidr"):
+    for path in ("vms[0] (web).template", "vms[1] (db).tags.expires", "segments[1] (db).cidr"):
         assert f"  - {path}: " in text
     assert "Traceback" not in text

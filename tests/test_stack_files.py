@@ -47,8 +47,8 @@ def test_bad_declaration_stops_the_program_before_any_resource_with_a_readable_e
         run_program(raw)
     message = str(caught.value)
     assert message.startswith("Pulumi.test.yaml (vmfleet:fleet) has 2 problems; nothing was deployed:")
-    assert "vms[0].tags.expires: found '31/12/2027'" in message
-    assert "vms[1].template: 'golden' is not a declared template" in message
+    assert "vms[0] (web).tags.expires: found '31/12/2027'" in message
+    assert "vms[1] (db).template: 'golden' is not a declared template" in message
 
 
 def test_no_resource_is_registered_for_a_bad_declaration() -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from vmfleet import validate
+from vmfleet.images import ImageInspector
 from vmfleet.placement import Placement, PlacementError, place
 from vmfleet.plan import VmInstance, expand
-from vmfleet.problems import FleetDeclarationError, Problem, from_validation_error
+from vmfleet.problems import FleetDeclarationError, Problem, config_path, from_validation_error
 from vmfleet.spec import Fleet
 
 CONFIG_KEY = "fleet"
@@ -26,6 +27,12 @@ class FleetPlan:
     instances: Sequence[VmInstance]
     placement: Placement
 
+    @property
+    def protected(self) -> list[str]:
+        """Names of the VMs deployed with Pulumi's `protect` option, in declaration order; the program
+        exports them so that the next run can pass them back as `previously_protected`."""
+        return [vm.name for vm in self.instances if vm.protect]
+
 
 def parse(raw: Any, source: str) -> Fleet:
     """The typed declaration, or FleetDeclarationError naming every shape error."""
@@ -36,7 +43,7 @@ def parse(raw: Any, source: str) -> Fleet:
     try:
         return Fleet.model_validate(raw)
     except ValidationError as error:
-        raise FleetDeclarationError(from_validation_error(error), source) from None
+        raise FleetDeclarationError(from_validation_error(error, raw), source) from None
 
 
 def plan(
@@ -45,15 +52,31 @@ def plan(
     source: str = "the fleet declaration",
     previous_placement: Mapping[str, str] | None = None,
     is_secret: Callable[[str], bool] | None = None,
+    inspect_image: ImageInspector | None = None,
+    previously_protected: Collection[str] = (),
 ) -> FleetPlan:
-    """Parse, check and place; raises FleetDeclarationError before anything is deployed."""
+    """Parse, check and place; raises FleetDeclarationError before anything is deployed.
+
+    `raw`: the stack's `vmfleet:fleet` value. `source`: how the error names it. `previous_placement`:
+    VM name -> host of the last deployment (VMs stay put). `is_secret`: whether a stack config key is
+    a secret. `inspect_image`: reads a template image's virtual size (`vmfleet.images.virtual_size`;
+    the program passes it, and without it `min_disk_gib` is trusted and no file is read).
+    `previously_protected`: names of the VMs the last deployment made with `protect` (its
+    `FleetPlan.protected`); the plan must keep every one of them, since Pulumi refuses to delete a
+    protected resource, and the problem says how to remove them in two runs.
+    """
     fleet = parse(raw, source)
-    found = validate.problems(fleet, is_secret)
+    found = validate.problems(fleet, is_secret, inspect_image, previously_protected)
     if found:
         raise FleetDeclarationError(found, source)
     instances = expand(fleet)
     try:
         placement = place(fleet, instances, previous_placement)
     except PlacementError as error:
-        raise FleetDeclarationError([Problem("host_pools", str(error))], source) from None
+        positions = {pool.name: position for position, pool in enumerate(fleet.host_pools)}
+        overflows = [
+            Problem(config_path(("host_pools", positions[pool]), fleet), report)
+            for pool, report in error.reports.items()
+        ]
+        raise FleetDeclarationError(overflows, source) from None
     return FleetPlan(fleet=fleet, instances=instances, placement=placement)

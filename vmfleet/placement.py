@@ -8,7 +8,8 @@ Rules, in order:
    (the smaller of its free vCPU and free memory fractions after placement); ties go to the host
    declared first.
 Capacity is physical cores and memory times the pool's overcommit ratios. If anything does not fit,
-`place` raises with demand against capacity for every host of the pool, before any resource exists.
+`place` raises with demand against capacity for every host of each pool that overflows, before any
+resource exists.
 """
 
 from __future__ import annotations
@@ -31,14 +32,16 @@ class HostLoad:
     vcpu_capacity: int
     memory_capacity_mib: int
     vms: list[VmInstance] = field(default_factory=list)
+    vcpus: int = 0
+    """vCPUs of the VMs placed so far (kept as a running total: groups may hold thousands of VMs)."""
+    memory_mib: int = 0
+    """Memory of the VMs placed so far, MiB."""
 
-    @property
-    def vcpus(self) -> int:
-        return sum(vm.vcpus for vm in self.vms)
-
-    @property
-    def memory_mib(self) -> int:
-        return sum(vm.memory_mib for vm in self.vms)
+    def add(self, vm: VmInstance) -> None:
+        """Place `vm` here."""
+        self.vms.append(vm)
+        self.vcpus += vm.vcpus
+        self.memory_mib += vm.memory_mib
 
     def fits(self, vm: VmInstance) -> bool:
         return (
@@ -89,7 +92,12 @@ class Placement:
 
 
 class PlacementError(Exception):
-    """The fleet does not fit its host pools; the message is a capacity report."""
+    """The fleet does not fit its host pools: a capacity report for each pool that overflows."""
+
+    def __init__(self, reports: Mapping[str, str]) -> None:
+        self.reports = dict(reports)
+        """Pool name -> its capacity report (demand, capacity, each host's load, what did not fit, a fix)."""
+        super().__init__("\n".join(f"host pool {pool!r} {report}" for pool, report in self.reports.items()))
 
 
 def host_loads(pool: HostPool) -> list[HostLoad]:
@@ -116,7 +124,10 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
         pool_loads = loads[vm.pool]
         if vm.pinned_host is not None:
             target = next(load for load in pool_loads if load.host.name == vm.pinned_host)
-            (target.vms if target.fits(vm) else unplaced).append(vm)
+            if target.fits(vm):
+                target.add(vm)
+            else:
+                unplaced.append(vm)
         else:
             pending.append(vm)
 
@@ -124,7 +135,7 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
     for vm in pending:
         earlier = next((ld for ld in loads[vm.pool] if ld.host.name == previous.get(vm.name)), None)
         if earlier is not None and earlier.fits(vm):
-            earlier.vms.append(vm)
+            earlier.add(vm)
         else:
             still_pending.append(vm)
 
@@ -134,28 +145,28 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
             unplaced.append(vm)
             continue
         best = max(candidates, key=lambda load: load.headroom_after(vm))
-        best.vms.append(vm)
+        best.add(vm)
 
     if unplaced:
-        raise PlacementError(_capacity_report(unplaced, loads))
+        raise PlacementError(_capacity_reports(unplaced, loads))
     all_loads = [load for pool in fleet.host_pools for load in loads[pool.name]]
     host_of = {vm.name: load.host.name for load in all_loads for vm in load.vms}
     return Placement(host_of={vm.name: host_of[vm.name] for vm in instances}, loads=all_loads)
 
 
-def _capacity_report(unplaced: Sequence[VmInstance], loads: Mapping[str, list[HostLoad]]) -> str:
-    lines = []
+def _capacity_reports(unplaced: Sequence[VmInstance], loads: Mapping[str, list[HostLoad]]) -> dict[str, str]:
+    reports = {}
     for pool_name in sorted({vm.pool for vm in unplaced}):
         missing = [vm for vm in unplaced if vm.pool == pool_name]
         demand_cpu = sum(ld.vcpus for ld in loads[pool_name]) + sum(vm.vcpus for vm in missing)
         demand_mem = sum(ld.memory_mib for ld in loads[pool_name]) + sum(vm.memory_mib for vm in missing)
         cap_cpu = sum(ld.vcpu_capacity for ld in loads[pool_name])
         cap_mem = sum(ld.memory_capacity_mib for ld in loads[pool_name])
-        lines.append(
-            f"host pool {pool_name!r} cannot hold its VMs: demand {demand_cpu} vCPU / {demand_mem} MiB "
-            f"against capacity {cap_cpu} vCPU / {cap_mem} MiB (after overcommit)."
-        )
-        lines.append("  per host (placed so far / capacity):")
+        lines = [
+            f"cannot hold its VMs: demand {demand_cpu} vCPU / {demand_mem} MiB "
+            f"against capacity {cap_cpu} vCPU / {cap_mem} MiB (after overcommit).",
+            "  per host (placed so far / capacity):",
+        ]
         for load in loads[pool_name]:
             lines.append(
                 f"    {load.host.name}: {load.vcpus}/{load.vcpu_capacity} vCPU, "
@@ -165,7 +176,9 @@ def _capacity_report(unplaced: Sequence[VmInstance], loads: Mapping[str, list[Ho
         for vm in missing:
             where = f" (pinned to {vm.pinned_host})" if vm.pinned_host else ""
             lines.append(f"    {vm.name} from {vm.config_path}: {vm.vcpus} vCPU, {vm.memory_mib} MiB{where}")
-    lines.append(
-        "Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, or unpin VMs."
-    )
-    return "\n".join(lines)
+        lines.append(
+            "  Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, "
+            "or unpin VMs."
+        )
+        reports[pool_name] = "\n".join(lines)
+    return reports

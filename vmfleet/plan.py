@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from vmfleet import rules
+from vmfleet.problems import config_path
 from vmfleet.spec import CloudInit, Fleet, Size, VmGroup
 
 
 @dataclass(frozen=True)
 class VmInstance:
-    """One VM to build: `web-02` of group `web`."""
+    """One VM to build: `web-02` of group `web`; `config_path` is its group's, `vms[0] (web)`."""
 
     name: str
     group: str
@@ -45,8 +46,26 @@ CUSTOM_SIZE = "custom"
 
 
 def instance_name(group: str, index: int) -> str:
-    """`web`, 3 -> `web-03`: fixed width, so names never change when a group grows."""
-    return f"{group}-{index:0{rules.VM_INDEX_WIDTH}d}"
+    """`web`, 3 -> `web-03`; `web`, 120 -> `web-120`: at least two digits, so names never change when a group grows."""
+    return f"{group}-{index:0{rules.VM_INDEX_MIN_WIDTH}d}"
+
+
+def vm_names(group: VmGroup) -> list[str]:
+    """The names of a group's VMs, index 1 to `count`: `web-01`, `web-02`, ..."""
+    return [instance_name(group.name, index) for index in range(1, group.count + 1)]
+
+
+def split_instance_name(name: str) -> tuple[str, int] | None:
+    """`web-03` -> (`web`, 3), the inverse of `instance_name`; None for a name it cannot have made."""
+    group, _, index = name.rpartition("-")
+    if not group or not rules.matches(rules.VM_INSTANCE_PATTERN, name):
+        return None
+    return group, int(index)
+
+
+def group_protect(fleet: Fleet, group: VmGroup) -> bool:
+    """Whether the group's VMs get Pulumi's `protect` option: the group's own choice, else the default."""
+    return fleet.defaults.protect if group.protect is None else group.protect
 
 
 def merged_tags(fleet: Fleet, group: VmGroup) -> dict[str, str]:
@@ -90,17 +109,17 @@ def expand(fleet: Fleet) -> list[VmInstance]:
     for position, group in enumerate(fleet.vms):
         resolved = effective_resources(fleet, group)
         if resolved is None:
-            raise ValueError(f"vms[{position}] has no size; validate the declaration first")
+            raise ValueError(f"{config_path(('vms', position), fleet)} has no size; validate the declaration first")
         size, vcpus, memory, disk = resolved
         tags = merged_tags(fleet, group)
-        protect = fleet.defaults.protect if group.protect is None else group.protect
-        for index in range(1, group.count + 1):
+        protect = group_protect(fleet, group)
+        for index, name in enumerate(vm_names(group), start=1):
             instances.append(
                 VmInstance(
-                    name=instance_name(group.name, index),
+                    name=name,
                     group=group.name,
                     index=index,
-                    config_path=f"vms[{position}]",
+                    config_path=config_path(("vms", position), fleet),
                     pool=group.pool,
                     template=group.template,
                     size=size,

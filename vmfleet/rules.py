@@ -34,12 +34,14 @@ configuration allows it and only with a justification tag."""
 NAME_PATTERN: Final[str] = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 """Names of pools, hosts, sizes, templates, segments and VM groups: lower-case words joined by '-'."""
 
-VM_INSTANCE_PATTERN: Final[str] = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*-[0-9]{2}$"
-"""The default VM naming convention: a group name and a two-digit index, as in `web-01`."""
+VM_INSTANCE_PATTERN: Final[str] = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*-[0-9]{2,}$"
+"""The default VM naming convention: a group name and an index of two or more digits (`web-01`, `web-120`)."""
 
-VM_INDEX_WIDTH: Final[int] = 2
-MAX_VM_COUNT: Final[int] = 10**VM_INDEX_WIDTH - 1
-"""Indexes are zero-padded to a fixed width so names stay the same when a group grows."""
+VM_INDEX_MIN_WIDTH: Final[int] = 2
+"""Indexes are zero-padded to at least two digits: `web-01` ... `web-99`, then `web-100` ... `web-9999`.
+Padding is a minimum, never widened with the count, so growing a group past 99 renames no VM."""
+MAX_VM_COUNT: Final[int] = 9999
+"""The most VMs one group may hold."""
 
 METADATA_SCHEMA: Final[str] = "vmfleet/v1"
 """Marks the JSON document a Domain carries in its `metadata` argument (see `vmfleet.metadata`)."""

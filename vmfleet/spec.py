@@ -27,6 +27,9 @@ def _date_to_text(value: Any) -> Any:
 
 
 Name = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=40)]
+GroupName = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=24)]
+"""A VM group's name is shorter: its VMs' names add `-` and up to four digits, the host-side ones a prefix.
+(Its own type, because a `Field(max_length=...)` on a `Name` field is overridden by `Name`'s own limit.)"""
 TagText = Annotated[str, BeforeValidator(_date_to_text)]
 Tags = dict[str, TagText]
 
@@ -86,12 +89,26 @@ class Template(Strict):
     default_size: Name
     version: TagText = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
     patched: dt.date = Field(description="Date of the image's last build or patch run (YYYY-MM-DD).")
-    min_disk_gib: int = Field(default=1, ge=1, le=65536, description="Virtual size of the image.")
+    min_disk_gib: int = Field(
+        default=1,
+        ge=1,
+        le=65536,
+        description="Virtual size of the image, GiB; VM disks must be at least this. For an image_path the "
+        "file's own virtual size (read with qemu-img at preview) counts when it is larger; for an image_url "
+        "this is the only figure known before deployment.",
+    )
 
     @model_validator(mode="after")
     def _one_image_source(self) -> Template:
-        if (self.image_path is None) == (self.image_url is None):
-            raise ValueError("give exactly one of image_path (a local file) or image_url")
+        if self.image_path is not None and self.image_url is not None:
+            raise ValueError(
+                f"found both image_path {self.image_path!r} and image_url {self.image_url!r}; "
+                "give exactly one of image_path (a local file) or image_url"
+            )
+        if self.image_path is None and self.image_url is None:
+            raise ValueError(
+                "found neither image_path nor image_url; give exactly one of image_path (a local file) or image_url"
+            )
         return self
 
     @property
@@ -112,7 +129,7 @@ class Segment(Strict):
     @model_validator(mode="after")
     def _room_for_hosts(self) -> Segment:
         if self.cidr.prefixlen > 29:
-            raise ValueError(f"cidr {self.cidr} is too small; use a /29 or larger network")
+            raise ValueError(f"found cidr {self.cidr}, too small; use a /29 or larger network")
         return self
 
 
@@ -137,7 +154,9 @@ class FirewallRule(Strict):
     @model_validator(mode="after")
     def _ports_fit_protocol(self) -> FirewallRule:
         if self.ports and self.protocol not in ("tcp", "udp"):
-            raise ValueError(f"ports only apply to tcp and udp, not {self.protocol}")
+            raise ValueError(
+                f"found ports {self.ports} with protocol {self.protocol!r}; ports only apply to tcp and udp"
+            )
         for port in self.ports:
             parse_port_range(port)
         return self
@@ -199,10 +218,15 @@ class CloudInit(Strict):
 
 
 class VmGroup(Strict):
-    """`count` identical VMs named `<name>-01`, `<name>-02`, ..."""
+    """`count` identical VMs named `<name>-01`, `<name>-02`, ... `<name>-99`, `<name>-100`, ..."""
 
-    name: Name = Field(max_length=24)
-    count: int = Field(default=1, ge=0, le=rules.MAX_VM_COUNT)
+    name: GroupName
+    count: int = Field(
+        default=1,
+        ge=0,
+        le=rules.MAX_VM_COUNT,
+        description=f"How many VMs, 0-{rules.MAX_VM_COUNT}; growing or shrinking keeps the names of the VMs that stay.",
+    )
     pool: Name
     template: Name
     size: Name | None = None

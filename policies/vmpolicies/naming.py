@@ -30,7 +30,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
                 vm.name,
                 RULE,
                 f"the name does not match {config['pattern']}",
-                "name VM groups with lower-case words; vmfleet adds the prefix and a two-digit index",
+                "name VM groups with lower-case words; vmfleet adds the prefix and an index of two or more digits",
             )
         ]
     return []
@@ -39,10 +39,10 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
 POLICY = vm_policy(
     name=NAME,
     rule=RULE,
-    description="VM names follow the stack's naming convention (prefix, group, two-digit index).",
+    description="VM names follow the stack's naming convention (prefix, group, index of two or more digits).",
     severity=Severity.LOW,
     enforcement_level=EnforcementLevel.ADVISORY,
     schema=SCHEMA,
     check=check,
-    remediation="Rename the VM group; names are <prefix>-<group>-NN.",
+    remediation="Rename the VM group; names are <prefix>-<group>-NN (NNN... past 99).",
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from pulumi_policy import ResourceValidationPolicy
@@ -18,6 +19,7 @@ from vmpolicies import (
 )
 from vmpolicies.registry import POLICIES
 
+from tests.declarations import ROOT
 from tests.policies.helpers import TODAY, compliant_domain, violations, with_document
 
 ALL_RESOURCE_POLICIES = [policy for policy in POLICIES if isinstance(policy, ResourceValidationPolicy)]
@@ -230,6 +232,15 @@ def test_protection_required() -> None:
         "VM 'test-db-01' breaks protection"
     )
     assert violations(protection.POLICY, compliant_domain(), {"requireProtect": True}, protect=True) == []
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_naming_accepts_indexes_past_99_by_default_and_in_the_shipped_configs(stack: str) -> None:
+    shipped: dict[str, str] = json.loads((ROOT / "policies" / "config" / f"{stack}.json").read_text())["naming"]
+    for config in ({}, shipped):
+        for index in ("01", "99", "100", "120", "9999"):
+            assert violations(naming.POLICY, {**compliant_domain(), "name": f"{stack}-web-{index}"}, config) == []
+        assert violations(naming.POLICY, {**compliant_domain(), "name": f"{stack}-web-1"}, config) != []
 
 
 def test_naming_convention() -> None:
