@@ -164,6 +164,5 @@ def test_program_reads_images_before_registering_anything(big: str, image_dir: P
     assert last_registrations() == []
 
     built = run_program(declaration_with_image(one_gib), keep_image_paths=True)
-    assert {v.inputs["source"] for v in built.of_type("libvirt:index/volume:Volume") if "source" in v.inputs} == {
-        one_gib
-    }
+    bases = [r for r in built.of_type("pulumi-python:dynamic:Resource") if "source" in r.inputs]
+    assert {base.inputs["source"] for base in bases} == {one_gib}
