@@ -23,7 +23,11 @@ import libvirt
 import yaml
 from pulumi import automation as auto
 
+from backends.libvirt.leftovers import Leftover, managed_objects
+from backends.libvirt.leftovers import find as find_leftovers
 from tests.declarations import ROOT
+from vmfleet.load import parse
+from vmfleet.spec import Fleet
 
 IMAGE = "/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2"
 URI = "qemu:///system"
@@ -222,24 +226,34 @@ class EphemeralStack:
         path.write_text(json.dumps(config))
         return str(path)
 
+    # preview, up and destroy refresh first, as `make preview/up/down` do (scripts/stack.sh).
     def preview(self, policy_config: str | None = None) -> Run:
         run = Run()
         assert self.stack is not None
-        self.stack.preview(on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
+        self.stack.preview(
+            refresh=True, on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config)
+        )
         return run
 
     def up(self, policy_config: str | None = None) -> Run:
         run = Run()
         assert self.stack is not None
-        self.stack.up(on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
+        self.stack.up(refresh=True, on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
         return run
 
-    def cli_up(self, policy_config: str) -> subprocess.CompletedProcess[str]:
-        """`pulumi up --yes` as `make up` runs it: the CLI previews first, with the policy pack."""
-        command = ["pulumi", "up", "--yes", "--non-interactive", "--stack", self.stack_name]
-        command += ["--policy-pack", str(ROOT / "policies"), "--policy-pack-config", policy_config]
+    def cli(self, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """The `pulumi` CLI on this stack, as scripts/stack.sh runs it."""
+        command = ["pulumi", *arguments, "--non-interactive", "--stack", self.stack_name]
         environment = {**os.environ, **self.environment}
-        return subprocess.run(command, cwd=self.project, env=environment, capture_output=True, text=True)
+        return subprocess.run(
+            command, cwd=self.project, env=environment, capture_output=True, text=True, timeout=timeout
+        )
+
+    def cli_up(self, policy_config: str) -> subprocess.CompletedProcess[str]:
+        """`pulumi up` as `make up` runs it: the CLI previews first, with the policy pack."""
+        return self.cli(
+            "up", "--yes", "--refresh", "--policy-pack", str(ROOT / "policies"), "--policy-pack-config", policy_config
+        )
 
     def refresh(self) -> Run:
         run = Run()
@@ -248,8 +262,16 @@ class EphemeralStack:
         return run
 
     def destroy(self) -> None:
+        """`make down`'s destroy: refresh first, keep deleting past a failure (then raise it)."""
         if self.stack is not None:
-            self.stack.destroy(on_output=lambda _line: None)
+            self.stack.destroy(refresh=True, continue_on_error=True, on_output=lambda _line: None)
+
+    def leftovers(self) -> list[Leftover]:
+        """What `make down` reports after its destroy: the stack's objects its state does not record."""
+        assert self.stack is not None
+        return find_leftovers(
+            fleet_of(self.declaration), managed_objects({"deployment": self.stack.export_stack().deployment})
+        )
 
     def cleanup(self) -> None:
         """Destroy whatever exists, then remove anything a failed destroy left on the host."""
@@ -258,6 +280,10 @@ class EphemeralStack:
         finally:
             remove_leftovers(self.prefix)
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def fleet_of(declaration: dict[str, Any]) -> Fleet:
+    return parse(declaration, source="the test declaration")
 
 
 def _cli_root(environment: dict[str, str]) -> str:

@@ -40,8 +40,8 @@ def test_invalid_declarations_fail_before_anything_is_created(ephemeral: Ephemer
         ephemeral.up()
     text = str(caught.value)
     assert "has 2 problems; nothing was deployed" in text
-    assert "vms[0].tags.expires: found 'someday'" in text
-    assert "vms[0].segments[1]: 'dmz' is not a declared segment" in text
+    assert "vms[0] (web).tags.expires: found 'someday'" in text
+    assert "vms[0] (web).segments[1]: 'dmz' is not a declared segment" in text
     assert "Traceback" not in text, "a user mistake is not a crash"
     assert host_objects(ephemeral.prefix) == NOTHING
 

@@ -22,16 +22,13 @@ def test_preview_of_a_small_fleet_shows_exactly_the_expected_creates(
     assert kinds == {
         "vmfleet:fleet:Fleet": 1,
         "vmfleet:fleet:HostPool": 1,
-        "pulumi:providers:libvirt": 2,  # one for uploads (see backends/libvirt/adapter.py)
-        "libvirt:index/pool:Pool": 1,
+        "pulumi:providers:libvirt": 1,
         "vmfleet:fleet:VmTemplate": 1,
-        "libvirt:index/volume:Volume": 2,
         "vmfleet:network:NetworkSegment": 1,
-        "libvirt:index/network:Network": 1,
         "vmfleet:network:Firewall": 1,
-        "pulumi-python:dynamic:Resource": 2,
+        # Storage pool, base image, network, nwfilter, disk, cloud-init disk and tags (backends/libvirt/).
+        "pulumi-python:dynamic:Resource": 7,
         "vmfleet:compute:TaggedVm": 1,
-        "libvirt:index/cloudInitDisk:CloudInitDisk": 1,
         "libvirt:index/domain:Domain": 1,
         # Default providers: the built-in one (reading the previous placement) and the dynamic one.
         "pulumi:providers:pulumi": 1,
