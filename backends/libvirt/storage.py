@@ -79,6 +79,17 @@ def active_pool(conn: Any, uri: str, name: str) -> Any:
     return pool
 
 
+def start_pool(pool: Any) -> None:
+    """Start a stopped pool; another operation may have started it a moment before, which is fine."""
+    if pool.isActive():
+        return
+    try:
+        pool.create(0)
+    except Exception:
+        if not pool.isActive():
+            raise
+
+
 def refuse_foreign(kind: str, name: str, uri: str, remove: str) -> HostError:
     """The error for an object that exists on the host but is not in this stack's state."""
     return HostError(
@@ -131,7 +142,7 @@ class StoragePoolProvider(RecordedProvider, LibvirtProvider):
             pool = conn.storagePoolLookupByUUIDString(id_)
             if not pool.isActive():
                 pool.build(0)  # the directory may be gone too; building an existing one is harmless
-                pool.create(0)
+                start_pool(pool)
             pool.setAutostart(1 if news["autostart"] else 0)
 
         call(news["uri"], f"start storage pool {news['name']}", converge)
@@ -144,8 +155,7 @@ class StoragePoolProvider(RecordedProvider, LibvirtProvider):
             pool = lookup(conn.storagePoolLookupByUUIDString, id_)
             if pool is None:
                 return
-            if not pool.isActive():
-                pool.create(0)  # only a running pool lists its volumes
+            start_pool(pool)  # only a running pool lists its volumes
             pool.refresh(0)
             volumes = sorted(pool.listVolumes())
             if volumes:
@@ -218,7 +228,7 @@ class VolumeProvider(LibvirtProvider):
                 pool = lookup(conn.storagePoolLookupByName, props["pool"])
                 if pool is None or pool.isActive():
                     return
-                pool.create(0)  # a stopped pool hides the volume; start it to delete what is ours
+                start_pool(pool)  # a stopped pool hides the volume; start it to delete what is ours
                 volume = lookup(conn.storageVolLookupByKey, self.key_of(id_))
                 if volume is None:
                     return

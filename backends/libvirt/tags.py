@@ -11,7 +11,7 @@ from typing import Any, Optional
 from xml.etree import ElementTree as ET
 
 import pulumi
-from pulumi.dynamic import CreateResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from backends.libvirt.host_call import Progress, call, is_missing, lookup
 from backends.libvirt.provider_base import LibvirtProvider, gone
@@ -43,6 +43,13 @@ class DomainTagsProvider(RecordedProvider, LibvirtProvider):
     update_keys = ("tags", "domain_id")
     kind = "domain tags"
 
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        result = super().diff(id_, olds, news)
+        live_drift = "live_tags" in olds and olds["live_tags"] != news.get("tags")
+        return DiffResult(
+            changes=bool(result.changes or live_drift), replaces=result.replaces, delete_before_replace=True
+        )
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         self._write(props)
         return CreateResult(id_=f"{props['domain']}/tags", outs=dict(props))
@@ -58,22 +65,11 @@ class DomainTagsProvider(RecordedProvider, LibvirtProvider):
             domain = lookup(conn.lookupByName, props["domain"])
             if domain is None:
                 return gone()
-            # `virsh metadata` edits the running VM's live definition by default, the persistent
-            # one only with --config; a difference in either is drift.
-            places = [libvirt.VIR_DOMAIN_AFFECT_CONFIG]
-            if domain.isActive():
-                places.append(libvirt.VIR_DOMAIN_AFFECT_LIVE)
-            for place in places:
-                try:
-                    xml = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, place)
-                    tags = parse_tags_element(xml)
-                except Exception as error:
-                    if not is_missing(error):
-                        raise
-                    tags = {}  # removed on the host
-                if tags != props["tags"]:
-                    return ReadResult(id_=id_, outs={**props, "tags": tags})
-            return ReadResult(id_=id_, outs=dict(props))
+            # `virsh metadata` edits a running VM's live definition by default and the persistent
+            # one only with --config: both are read, and `diff` compares both with the declaration.
+            persistent = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+            live = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_LIVE) if domain.isActive() else persistent
+            return ReadResult(id_=id_, outs={**props, "tags": persistent, "live_tags": live})
 
         return call(props["uri"], f"read tags of domain {props['domain']}", inspect)
 
@@ -107,6 +103,17 @@ class DomainTagsProvider(RecordedProvider, LibvirtProvider):
             )
 
         call(props["uri"], f"write tags of domain {props['domain']}", write)
+
+
+def _read_tags(domain: Any, place: int) -> dict[str, str]:
+    import libvirt
+
+    try:
+        return parse_tags_element(domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, place))
+    except Exception as error:
+        if not is_missing(error):
+            raise
+        return {}  # removed on the host
 
 
 def _affect(domain: Any) -> int:

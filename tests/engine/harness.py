@@ -145,8 +145,22 @@ class Run:
     """Resource URN -> its operation; the steps of a replacement collapse into "replace"."""
     policy: list[auto.PolicyEvent] = field(default_factory=list)
     output: list[str] = field(default_factory=list)
+    refreshed: dict[str, list[str]] = field(default_factory=dict)
+    """Resource name -> what a refresh found changed on the host (["(gone)"] for a deleted object)."""
+    _refreshing: set[str] = field(default_factory=set)
 
     def on_event(self, event: auto.EngineEvent) -> None:
+        # A refresh step announces itself as "refresh" and reports what it found as an update
+        # (with the changed keys) or a delete (the object is gone).
+        outputs = event.res_outputs_event
+        if outputs is not None and outputs.metadata.urn in self._refreshing:
+            name = outputs.metadata.urn.split("::")[-1]
+            if outputs.metadata.op.value == "delete":
+                self.refreshed[name] = ["(gone)"]
+            elif outputs.metadata.op.value == "update":
+                self.refreshed[name] = sorted(outputs.metadata.diffs or [])
+        if event.resource_pre_event is not None and event.resource_pre_event.metadata.op.value == "refresh":
+            self._refreshing.add(event.resource_pre_event.metadata.urn)
         if event.resource_pre_event is not None:
             metadata = event.resource_pre_event.metadata
             if metadata.type != "pulumi:pulumi:Stack":

@@ -24,7 +24,9 @@ package provider
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
@@ -68,6 +70,11 @@ func hardenDomain(r *schema.Resource) {
 	}
 	r.ReadContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
 		result := read(ctx, d, meta)
+		if !result.HasError() && d.Id() != "" {
+			if h := hostOf(meta); h.conn != nil {
+				markDetachedInterfaces(h.conn, d)
+			}
+		}
 		if !result.HasError() || d.Id() == "" {
 			return result
 		}
@@ -112,6 +119,75 @@ func hardenDomain(r *schema.Resource) {
 		}
 		return remove(ctx, d, meta)
 	}
+}
+
+// markDetachedInterfaces clears the network_id of each interface of a running domain that has no
+// port on its network: the network was stopped or restarted under the VM (libvirt drops a network's
+// ports then, and does not attach the VM again when the network starts). The cleared id differs
+// from the declared one, so the plan replaces the domain, which starts it attached again.
+func markDetachedInterfaces(conn *golibvirt.Libvirt, d *schema.ResourceData) {
+	domain, err := conn.DomainLookupByUUID(parseUUID(d.Id()))
+	if err != nil {
+		return
+	}
+	if active, err := conn.DomainIsActive(domain); err != nil || active != 1 {
+		return
+	}
+	interfaces, ok := d.Get("network_interface").([]interface{})
+	if !ok {
+		return
+	}
+	attached := map[string]map[string]bool{} // network name -> MACs with a port on it
+	changed := false
+	for _, item := range interfaces {
+		nic, ok := item.(map[string]interface{})
+		if !ok {
+			continue
+		}
+		network, _ := nic["network_name"].(string)
+		mac, _ := nic["mac"].(string)
+		if network == "" || mac == "" {
+			continue
+		}
+		if _, known := attached[network]; !known {
+			attached[network] = portMACs(conn, network)
+		}
+		if !attached[network][strings.ToUpper(mac)] {
+			nic["network_id"] = ""
+			changed = true
+		}
+	}
+	if changed {
+		_ = d.Set("network_interface", interfaces)
+	}
+}
+
+// portMACs is the set of MAC addresses (upper case) with a port on the named network.
+func portMACs(conn *golibvirt.Libvirt, network string) map[string]bool {
+	macs := map[string]bool{}
+	found, err := conn.NetworkLookupByName(network)
+	if err != nil {
+		return macs
+	}
+	ports, _, err := conn.NetworkListAllPorts(found, 1, 0)
+	if err != nil {
+		return macs
+	}
+	for _, port := range ports {
+		definition, err := conn.NetworkPortGetXMLDesc(port, 0)
+		if err != nil {
+			continue
+		}
+		var parsed struct {
+			MAC struct {
+				Address string `xml:"address,attr"`
+			} `xml:"mac"`
+		}
+		if xml.Unmarshal([]byte(definition), &parsed) == nil {
+			macs[strings.ToUpper(parsed.MAC.Address)] = true
+		}
+	}
+	return macs
 }
 
 // repersist makes a transient domain persistent again and resumes a paused one.

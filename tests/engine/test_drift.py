@@ -1,0 +1,176 @@
+"""Out-of-band drift: what people change or delete on a host shows in refresh, and `up` converges.
+
+Every kind of object the stack manages, with the edits an operator commonly makes: a stopped VM,
+a VM removed by hand, an edited description, tags changed or removed, autostart switched off, a
+stopped storage pool, a stopped network, autostart of a network switched off, an edited firewall,
+a deleted cloud-init disk. Healthy VMs are never replaced for a cosmetic difference; a VM whose
+network was restarted is (its interface is off the bridge until it restarts), and the preview says
+so. After `up`, a refreshed preview is empty. Then the issue's instance: a VM removed by hand,
+then `down`, which must remove everything.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import libvirt
+import pytest
+
+from backends.libvirt import names
+from backends.libvirt.nwfilter import filter_rules
+from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
+from tests.engine.harness import URI, EphemeralStack, free_cidrs, host_objects
+
+pytestmark = pytest.mark.engine
+
+NOTHING: dict[str, list[str]] = {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
+
+
+def two_segment_fleet(fleet: dict[str, Any]) -> dict[str, Any]:
+    """web-01 on `front` (firewalled), app-01 on `back`."""
+    declared = copy.deepcopy(fleet)
+    declared["segments"].append({"name": "back", "cidr": free_cidrs(2)[1], "mode": "isolated", "dhcp": True})
+    declared["vms"].append(
+        {"name": "app", "count": 1, "pool": "local", "template": "tiny", "segments": ["back"], "tags": {"role": "app"}}
+    )
+    return declared
+
+
+def virsh(*arguments: str) -> None:
+    subprocess.run(["virsh", "-c", URI, *arguments], check=True, capture_output=True, text=True)
+
+
+def domain_facts(name: str) -> dict[str, Any]:
+    conn = libvirt.open(URI)
+    try:
+        domain = conn.lookupByName(name)
+        live = ET.fromstring(domain.XMLDesc(0))
+        tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        return {
+            "uuid": domain.UUIDString(),
+            "running": domain.isActive() == 1,
+            "autostart": domain.autostart() == 1,
+            "description": live.findtext("description"),
+            "tags": parse_tags_element(tags),
+            "taps": [target.get("dev") for target in live.findall("./devices/interface/target")],
+        }
+    finally:
+        conn.close()
+
+
+def bridge_members(bridge: str) -> list[str]:
+    """Interfaces attached to a host bridge (read from the host, no packet sent)."""
+    shown = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in shown.splitlines() if line.strip()]
+
+
+def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
+    ephemeral: EphemeralStack, fleet: dict[str, Any]
+) -> None:
+    prefix = ephemeral.prefix
+    web, app = f"{prefix}-web-01", f"{prefix}-app-01"
+    pool, front, back = names.storage_pool(prefix), names.network(prefix, "front"), names.network(prefix, "back")
+    front_filter = names.nwfilter(prefix, "front")
+    ephemeral.declare(two_segment_fleet(fleet))
+    ephemeral.up()
+    before = {vm: domain_facts(vm) for vm in (web, app)}
+    declared_rules = _filter_rules(front_filter)
+
+    # In-place drift: each is an update, and no VM is replaced.
+    virsh("destroy", web)  # the VM was shut off
+    virsh("autostart", "--disable", app)
+    virsh("desc", app, "edited on the host")  # a cosmetic edit
+    virsh("metadata", app, "--uri", TAGS_NAMESPACE, "--remove")  # tags removed (live)
+    virsh("pool-destroy", pool)  # the storage pool was stopped
+    virsh("net-autostart", "--disable", front)
+    _edit_filter(front_filter)
+
+    # The engine names the changed keys of the Domain's diff; our dynamic resources report a change.
+    refreshed = ephemeral.refresh().refreshed
+    assert refreshed == {
+        web: ["running"],
+        app: ["autostart", "description"],
+        f"{prefix}-app-01-tags": [],
+        f"{prefix}-localhost-storage": [],
+        f"{prefix}-localhost-front": [],
+        f"{prefix}-localhost-front-nwfilter": [],
+    }
+    planned = ephemeral.preview().changes()
+    assert planned == {
+        web: "update",
+        app: "update",
+        f"{prefix}-app-01-tags": "update",
+        f"{prefix}-localhost-storage": "update",
+        f"{prefix}-localhost-front": "update",
+        f"{prefix}-localhost-front-nwfilter": "update",
+    }
+    ephemeral.up()
+    after = {vm: domain_facts(vm) for vm in (web, app)}
+    for vm in (web, app):
+        assert after[vm]["uuid"] == before[vm]["uuid"], f"{vm} was not replaced"
+        assert after[vm]["running"] and after[vm]["autostart"]
+        assert after[vm]["description"] == before[vm]["description"]
+        assert after[vm]["tags"] == before[vm]["tags"]
+    assert _filter_rules(front_filter) == declared_rules
+    assert ephemeral.preview().changes() == {}, "a refreshed preview after up is empty"
+
+    # A deleted cloud-init disk is recreated (the same content, so the VM keeps running as it is),
+    # and a VM whose network was restarted under it is replaced, because its interface stays off
+    # the bridge until it starts again; no other VM is touched.
+    virsh("vol-delete", "--pool", pool, names.cloudinit_volume(prefix, "web-01"))
+    virsh("net-destroy", back)
+    virsh("net-start", back)
+    assert not set(after[app]["taps"]) & set(bridge_members(names.bridge(prefix, "back"))), "tap off the bridge"
+    refreshed = ephemeral.refresh().refreshed
+    assert refreshed[f"{prefix}-web-01-cloudinit"] == ["(gone)"]
+    assert refreshed[app] == ["networkInterfaces"]
+    planned = ephemeral.preview().changes()
+    assert planned == {
+        f"{prefix}-web-01-cloudinit": "create",
+        web: "update",  # the new disk's id is unknown until it exists; it turns out the same
+        app: "replace",
+        f"{prefix}-app-01-tags": "update",
+    }
+    ephemeral.up()
+    assert domain_facts(web)["uuid"] == before[web]["uuid"], "a recreated cloud-init disk does not replace the VM"
+    replaced = domain_facts(app)
+    assert replaced["running"] and set(replaced["taps"]) <= set(bridge_members(names.bridge(prefix, "back")))
+    assert ephemeral.preview().changes() == {}
+
+    # A stopped network is replaced, and with it the VMs on it.
+    virsh("net-destroy", front)
+    planned = ephemeral.preview().changes()
+    assert planned == {f"{prefix}-localhost-front": "replace", web: "replace", f"{prefix}-web-01-tags": "update"}
+    ephemeral.up()
+    assert set(domain_facts(web)["taps"]) <= set(bridge_members(names.bridge(prefix, "front")))
+    assert ephemeral.preview().changes() == {}
+
+    # The issue's instance: a VM removed by hand, then down. Everything goes; nothing is left over.
+    virsh("destroy", web)
+    virsh("undefine", web)
+    ephemeral.destroy()
+    assert host_objects(prefix) == NOTHING
+    assert ephemeral.leftovers() == []
+
+
+def _filter_rules(name: str) -> list[tuple[str, ...]]:
+    conn = libvirt.open(URI)
+    try:
+        return filter_rules(conn.nwfilterLookupByName(name).XMLDesc(0))
+    finally:
+        conn.close()
+
+
+def _edit_filter(name: str) -> None:
+    """What an operator's `virsh nwfilter-edit` does: one more accept rule."""
+    conn = libvirt.open(URI)
+    try:
+        root = ET.fromstring(conn.nwfilterLookupByName(name).XMLDesc(0))
+        rule = ET.SubElement(root, "rule", action="accept", direction="in", priority="500")
+        ET.SubElement(rule, "tcp", dstportstart="22")
+        conn.nwfilterDefineXML(ET.tostring(root, encoding="unicode"))
+    finally:
+        conn.close()
