@@ -8,8 +8,11 @@ their first instruction. `scripts/hypervisor.sh` boots a test guest once and rec
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi
+
+from backends.libvirt.host_call import Progress, call
 
 KVM_VERDICT = Path("/var/lib/vmfleet/domain-type")
 LOCAL_URIS = ("qemu:///system", "qemu:///session")
@@ -21,17 +24,16 @@ def best_domain_type(uri: str) -> str:
         verdict = KVM_VERDICT.read_text().strip()
         if verdict in ("kvm", "qemu"):
             return verdict
-    try:
-        import libvirt
 
-        conn = libvirt.openReadOnly(uri)
-    except Exception as error:  # libvirt-python missing or daemon unreachable: say so, do not guess kvm
+    def ask(conn: Any, _progress: Progress) -> str:
+        try:
+            conn.getDomainCapabilities(None, None, None, "kvm", 0)
+            return "kvm"
+        except Exception:
+            return "qemu"
+
+    try:
+        return call(uri, "ask for KVM support", ask, read_only=True)
+    except Exception as error:  # libvirt-python missing or the host unreachable: say so, do not guess kvm
         pulumi.log.warn(f"could not ask {uri} for KVM support ({error}); using domain type 'qemu'")
         return "qemu"
-    try:
-        conn.getDomainCapabilities(None, None, None, "kvm", 0)
-        return "kvm"
-    except Exception:
-        return "qemu"
-    finally:
-        conn.close()

@@ -157,7 +157,7 @@ class StoragePoolProvider(RecordedProvider, LibvirtProvider):
                 return
             start_pool(pool)  # only a running pool lists its volumes
             pool.refresh(0)
-            volumes = sorted(pool.listVolumes())
+            volumes = sorted(set(pool.listVolumes()) - {"lost+found"})  # a file system's own folder
             if volumes:
                 commands = "; ".join(f"virsh -c {uri} vol-delete --pool {name} {volume}" for volume in volumes)
                 raise HostError(

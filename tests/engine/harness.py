@@ -288,7 +288,9 @@ class EphemeralStack:
         )
 
     def cleanup(self) -> None:
-        """Destroy whatever exists, then remove anything a failed destroy left on the host."""
+        """Destroy whatever exists, then remove anything a failed destroy left on the host (once)."""
+        if not self.folder.exists():
+            return
         try:
             self.destroy()
         finally:
