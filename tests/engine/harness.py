@@ -335,6 +335,12 @@ def host_objects(prefix: str) -> dict[str, list[str]]:
         conn.close()
 
 
+def bridge_members(bridge: str) -> list[str]:
+    """Interfaces attached to a host bridge (read on the host; no packet is sent)."""
+    shown = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in shown.splitlines() if line.strip()]
+
+
 def remove_leftovers(prefix: str) -> None:
     """Teardown's safety net: remove the prefix's objects a failed test or destroy left behind."""
     conn = libvirt.open(URI)

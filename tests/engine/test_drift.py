@@ -22,7 +22,7 @@ import pytest
 from backends.libvirt import names
 from backends.libvirt.nwfilter import filter_rules
 from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
-from tests.engine.harness import URI, EphemeralStack, free_cidrs, host_objects
+from tests.engine.harness import URI, EphemeralStack, bridge_members, free_cidrs, host_objects
 
 pytestmark = pytest.mark.engine
 
@@ -59,12 +59,6 @@ def domain_facts(name: str) -> dict[str, Any]:
         }
     finally:
         conn.close()
-
-
-def bridge_members(bridge: str) -> list[str]:
-    """Interfaces attached to a host bridge (read from the host, no packet sent)."""
-    shown = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout
-    return [line.split(":")[1].strip().split("@")[0] for line in shown.splitlines() if line.strip()]
 
 
 def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
