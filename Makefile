@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor up preview down refresh leftovers lint unit engine-test test
+.PHONY: help setup engine hypervisor up preview down refresh leftovers lint unit engine-test test soak
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,6 +49,9 @@ unit: setup ## Fast tests: validation, placement, components under mocks, polici
 
 engine-test: setup engine hypervisor ## The engine tier only: real pulumi against the local libvirt
 	$(PY) -m pytest -m engine -q
+
+soak: setup engine hypervisor ## Hang soak: CYCLES (default 30) up/down cycles of a 6-VM stack, with figures (not in make test)
+	$(PY) scripts/soak.py --cycles $(or $(CYCLES),30)
 
 test: lint engine hypervisor ## Every test: lint, unit, policies, engine
 	$(PY) -m pytest -q

@@ -3,13 +3,13 @@
 #   scripts/system-packages.sh            the project's packages (below)
 #   scripts/system-packages.sh PKG...     those packages instead
 #   build: gcc, pkg-config and libvirt headers for libvirt-python
-#   runtime: xsltproc (the libvirt provider runs it for xml.xslt), genisoimage (cloud-init ISOs),
+#   runtime: xsltproc (the libvirt provider runs it for xml.xslt),
 #            libvirt daemon and QEMU (the local hypervisor), qemu-utils (images), dnsmasq (DHCP)
 set -euo pipefail
 
 packages=(
   gcc pkg-config libvirt-dev python3-dev
-  xsltproc genisoimage
+  xsltproc
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
 )
 

@@ -208,9 +208,10 @@ class VolumeProvider(LibvirtProvider):
             volume = lookup(conn.storageVolLookupByKey, self.key_of(id_))
             if volume is None:
                 pool = lookup(conn.storagePoolLookupByName, props["pool"])
-                if pool is not None and not pool.isActive():
-                    # A stopped pool hides its volumes; the pool's own refresh reports it, and
-                    # `up` starts it, after which the volume is there again.
+                if pool is None or not pool.isActive():
+                    # A stopped or undefined pool hides its volumes, which are still files in its
+                    # folder; the pool's own refresh reports it, `up` starts or defines it again,
+                    # and the volume is there again.
                     return unchanged_in_state(id_, props)
                 return gone()
             return ReadResult(id_=id_, outs={**props, **self.live(volume)})

@@ -335,6 +335,45 @@ def host_objects(prefix: str) -> dict[str, list[str]]:
         conn.close()
 
 
+NOTHING: dict[str, list[str]] = {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
+"""What `host_objects` returns when nothing of a stack is on the host."""
+
+
+def domain_state(name: str) -> dict[str, Any]:
+    """What libvirt holds for one domain: identity, run state, size, tags (live), NICs, disks."""
+    from xml.etree import ElementTree as ET
+
+    from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
+
+    def attribute(element: ET.Element, child: str, key: str) -> str | None:
+        found = element.find(child)
+        return found.get(key) if found is not None else None
+
+    conn = libvirt.open(URI)
+    try:
+        domain = conn.lookupByName(name)
+        xml = ET.fromstring(domain.XMLDesc(0))
+        tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_LIVE)
+        return {
+            "uuid": domain.UUIDString(),
+            "run_id": domain.ID(),  # changes whenever the domain is started again
+            "running": domain.isActive() == 1,
+            "autostart": domain.autostart() == 1,
+            "description": xml.findtext("description"),
+            "memory_kib": int(xml.findtext("memory") or 0),
+            "type": xml.get("type"),
+            "tags": parse_tags_element(tags),
+            "interfaces": [
+                (attribute(nic, "source", "network"), attribute(nic, "filterref", "filter"))
+                for nic in xml.findall("./devices/interface")
+            ],
+            "taps": [target.get("dev") for target in xml.findall("./devices/interface/target")],
+            "disk_backing": [b.get("file") for b in xml.findall("./devices/disk/backingStore/source") if b.get("file")],
+        }
+    finally:
+        conn.close()
+
+
 def bridge_members(bridge: str) -> list[str]:
     """Interfaces attached to a host bridge (read on the host; no packet is sent)."""
     shown = subprocess.run(["ip", "-o", "link", "show", "master", bridge], capture_output=True, text=True).stdout

@@ -21,12 +21,10 @@ import pytest
 
 from backends.libvirt import names
 from backends.libvirt.nwfilter import filter_rules
-from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
-from tests.engine.harness import URI, EphemeralStack, bridge_members, free_cidrs, host_objects
+from backends.libvirt.tags import TAGS_NAMESPACE
+from tests.engine.harness import NOTHING, URI, EphemeralStack, bridge_members, domain_state, free_cidrs, host_objects
 
 pytestmark = pytest.mark.engine
-
-NOTHING: dict[str, list[str]] = {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
 
 
 def two_segment_fleet(fleet: dict[str, Any]) -> dict[str, Any]:
@@ -43,24 +41,6 @@ def virsh(*arguments: str) -> None:
     subprocess.run(["virsh", "-c", URI, *arguments], check=True, capture_output=True, text=True)
 
 
-def domain_facts(name: str) -> dict[str, Any]:
-    conn = libvirt.open(URI)
-    try:
-        domain = conn.lookupByName(name)
-        live = ET.fromstring(domain.XMLDesc(0))
-        tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_LIVE)
-        return {
-            "uuid": domain.UUIDString(),
-            "running": domain.isActive() == 1,
-            "autostart": domain.autostart() == 1,
-            "description": live.findtext("description"),
-            "tags": parse_tags_element(tags),
-            "taps": [target.get("dev") for target in live.findall("./devices/interface/target")],
-        }
-    finally:
-        conn.close()
-
-
 def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
     ephemeral: EphemeralStack, fleet: dict[str, Any]
 ) -> None:
@@ -70,7 +50,7 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
     front_filter = names.nwfilter(prefix, "front")
     ephemeral.declare(two_segment_fleet(fleet))
     ephemeral.up()
-    before = {vm: domain_facts(vm) for vm in (web, app)}
+    before = {vm: domain_state(vm) for vm in (web, app)}
     declared_rules = _filter_rules(front_filter)
 
     # In-place drift: each is an update, and no VM is replaced.
@@ -102,7 +82,7 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
         f"{prefix}-localhost-front-nwfilter": "update",
     }
     ephemeral.up()
-    after = {vm: domain_facts(vm) for vm in (web, app)}
+    after = {vm: domain_state(vm) for vm in (web, app)}
     for vm in (web, app):
         assert after[vm]["uuid"] == before[vm]["uuid"], f"{vm} was not replaced"
         assert after[vm]["running"] and after[vm]["autostart"]
@@ -129,17 +109,25 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
         f"{prefix}-app-01-tags": "update",
     }
     ephemeral.up()
-    assert domain_facts(web)["uuid"] == before[web]["uuid"], "a recreated cloud-init disk does not replace the VM"
-    replaced = domain_facts(app)
+    assert domain_state(web)["uuid"] == before[web]["uuid"], "a recreated cloud-init disk does not replace the VM"
+    replaced = domain_state(app)
     assert replaced["running"] and set(replaced["taps"]) <= set(bridge_members(names.bridge(prefix, "back")))
     assert ephemeral.preview().changes() == {}
 
-    # A stopped network is replaced, and with it the VMs on it.
+    # A stopped network is replaced, and with it the VMs on it. A storage pool someone undefined is
+    # defined again over its folder, where the volumes still are: none of them is recreated.
     virsh("net-destroy", front)
+    virsh("pool-destroy", pool)
+    virsh("pool-undefine", pool)
     planned = ephemeral.preview().changes()
-    assert planned == {f"{prefix}-localhost-front": "replace", web: "replace", f"{prefix}-web-01-tags": "update"}
+    assert planned == {
+        f"{prefix}-localhost-front": "replace",
+        web: "replace",
+        f"{prefix}-web-01-tags": "update",
+        f"{prefix}-localhost-storage": "create",
+    }
     ephemeral.up()
-    assert set(domain_facts(web)["taps"]) <= set(bridge_members(names.bridge(prefix, "front")))
+    assert set(domain_state(web)["taps"]) <= set(bridge_members(names.bridge(prefix, "front")))
     assert ephemeral.preview().changes() == {}
 
     # The instance: a VM removed by hand, then down. Everything goes; nothing is left over.

@@ -26,12 +26,10 @@ from pulumi import automation as auto
 
 from backends.libvirt import names
 from backends.libvirt.host_call import HostTimeout
-from tests.engine.harness import URI, EphemeralStack, host_objects
+from tests.engine.harness import NOTHING, URI, EphemeralStack, host_objects
 from tests.engine.stalling_socket import StallingSocket
 
 pytestmark = pytest.mark.engine
-
-NOTHING: dict[str, list[str]] = {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
 
 
 def test_a_vm_that_fails_to_start_is_removed_and_the_retry_succeeds(

@@ -11,11 +11,9 @@ import pytest
 from pulumi import automation as auto
 
 from tests.declarations import ROOT
-from tests.engine.harness import EphemeralStack, Run, host_objects, policy_options
+from tests.engine.harness import NOTHING, URI, EphemeralStack, Run, host_objects, policy_options
 
 pytestmark = pytest.mark.engine
-
-NOTHING: dict[str, list[str]] = {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
 
 
 def dev_policy_config(prefix: str, **overrides: dict[str, Any]) -> dict[str, Any]:
@@ -95,3 +93,49 @@ def _events_of(ephemeral: EphemeralStack, config: str) -> Run:
     with pytest.raises(auto.CommandError, match="preview failed"):
         ephemeral.stack.preview(on_event=run.on_event, on_output=run.output.append, **policy_options(config))
     return run
+
+
+def test_a_mandatory_policy_blocks_at_preview_when_what_it_judges_is_unknown(ephemeral: EphemeralStack) -> None:
+    """A Domain made by some other program, whose tag document is computed from another resource."""
+    prefix = ephemeral.prefix
+
+    def program() -> None:
+        import pulumi
+        import pulumi_libvirt as libvirt
+
+        provider = libvirt.Provider("host", uri=URI)
+        network = libvirt.Network(
+            "net", name=f"{prefix}-computed", mode="none", opts=pulumi.ResourceOptions(provider=provider)
+        )
+        libvirt.Domain(
+            "vm",
+            name=f"{prefix}-web-01",
+            type="qemu",
+            memory=128,
+            metadata=network.id.apply(lambda network_id: json.dumps({"schema": "vmfleet/v1", "network": network_id})),
+            network_interfaces=[libvirt.DomainNetworkInterfaceArgs(network_name=f"{prefix}-computed")],
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    stack = auto.create_or_select_stack(
+        f"{ephemeral.stack_name}-inline",
+        project_name="vmfleet-unknowns",
+        program=program,
+        opts=auto.LocalWorkspaceOptions(
+            env_vars=ephemeral.environment,
+            pulumi_home=ephemeral.environment["PULUMI_HOME"],
+            pulumi_command=ephemeral.command,
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(name="vmfleet-unknowns", runtime="python"),
+        ),
+    )
+    run = Run()
+    config = ephemeral.policy_config(dev_policy_config(prefix))
+    with pytest.raises(auto.CommandError, match="preview failed"):
+        stack.preview(on_event=run.on_event, on_output=run.output.append, **policy_options(config))
+    blocking = [event for event in run.policy if event.enforcement_level == "mandatory"]
+    assert {event.policy_name for event in blocking} >= {"mandatory-tags", "vm-lifespan"}
+    for event in blocking:
+        assert f"{prefix}-web-01" in event.message and "metadata" in event.message, event.message
+    assert not [event for event in run.policy if "can't run policy" in event.message]
+    assert host_objects(prefix) == NOTHING

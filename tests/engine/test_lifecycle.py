@@ -8,43 +8,13 @@ from __future__ import annotations
 
 import copy
 from typing import Any
-from xml.etree import ElementTree as ET
 
 import libvirt
 import pytest
 
-from backends.libvirt.tags import TAGS_NAMESPACE, parse_tags_element
-from tests.engine.harness import URI, EphemeralStack, host_objects
+from tests.engine.harness import NOTHING, URI, EphemeralStack, domain_state, host_objects
 
 pytestmark = pytest.mark.engine
-
-
-def domain_state(name: str) -> dict[str, Any]:
-    conn = libvirt.open(URI)
-    try:
-        domain = conn.lookupByName(name)
-        xml = ET.fromstring(domain.XMLDesc(0))
-        tags = domain.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-        return {
-            "uuid": domain.UUIDString(),
-            "run_id": domain.ID(),  # changes whenever the domain is started again
-            "running": domain.isActive() == 1,
-            "memory_kib": int(xml.findtext("memory") or 0),
-            "type": xml.get("type"),
-            "tags": parse_tags_element(tags),
-            "interfaces": [
-                (_attribute(i, "source", "network"), _attribute(i, "filterref", "filter"))
-                for i in xml.findall("./devices/interface")
-            ],
-            "disk_backing": [b.get("file") for b in xml.findall("./devices/disk/backingStore/source") if b.get("file")],
-        }
-    finally:
-        conn.close()
-
-
-def _attribute(element: ET.Element, child: str, name: str) -> str | None:
-    found = element.find(child)
-    return found.get(name) if found is not None else None
 
 
 def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> None:
@@ -130,4 +100,4 @@ def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> No
 
     # destroy: nothing of the stack is left on the host.
     ephemeral.destroy()
-    assert host_objects(prefix) == {"domains": [], "networks": [], "nwfilters": [], "pools": [], "volumes": []}
+    assert host_objects(prefix) == NOTHING
