@@ -45,6 +45,25 @@ fi
 echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
 pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
 
+# A run killed on this machine (Ctrl-C twice, kill -9, a closed terminal) leaves the stack locked in a
+# file backend. A lock whose process is gone on this machine is stale: lift it, saying so. Locks of
+# other machines, and of other backends, are left to `pulumi cancel`.
+unlock_if_stale() {
+  case "$PULUMI_BACKEND_URL" in file://*) ;; *) return 0 ;; esac
+  local root=${PULUMI_BACKEND_URL#file://} lock pid host
+  root=${root%%\?*}
+  for lock in "$root"/.pulumi/locks/*/*/"$STACK"/*.json; do
+    [ -f "$lock" ] || continue
+    read -r pid host < <(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d["pid"], d["hostname"])' "$lock")
+    if [ "$host" = "$(hostname)" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "==> stack $STACK is locked by a run that ended without unlocking it (pid $pid, this machine): unlocking"
+      pulumi cancel --yes --non-interactive >/dev/null
+      return 0
+    fi
+  done
+}
+unlock_if_stale
+
 policies=(--policy-pack policies --policy-pack-config "$policy_config")
 leftovers() {
   local state

@@ -71,11 +71,17 @@ class SegmentNetworkProvider(RecordedProvider, LibvirtProvider):
         name, uri = props["name"], props["uri"]
 
         def define(conn: Any, _progress: Progress) -> str:
-            if lookup(conn.networkLookupByName, name) is not None:
-                raise refuse_foreign(
-                    "network", name, uri, f"virsh -c {uri} net-destroy {name}; virsh -c {uri} net-undefine {name}"
-                )
             xml = network_xml(name, props["bridge"], props["mode"], props["cidr"], props["dhcp"])
+            existing = lookup(conn.networkLookupByName, name)
+            if existing is not None:
+                # What a run killed mid-create leaves: take it over when it is this very network.
+                if network_facts(existing.XMLDesc(0)) != network_facts(xml):
+                    remove = f"virsh -c {uri} net-destroy {name}; virsh -c {uri} net-undefine {name}"
+                    raise refuse_foreign("network", name, uri, remove)
+                existing.setAutostart(1)
+                if not existing.isActive():
+                    existing.create()
+                return str(existing.UUIDString())
             network = conn.networkDefineXML(xml)
             try:
                 network.setAutostart(1)

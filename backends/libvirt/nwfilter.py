@@ -56,8 +56,12 @@ class NetworkFilterProvider(RecordedProvider, LibvirtProvider):
         name, uri = props["name"], props["uri"]
 
         def define(conn: Any, _progress: Progress) -> str:
-            if lookup(conn.nwfilterLookupByName, name) is not None:
-                raise refuse_foreign("nwfilter", name, uri, f"virsh -c {uri} nwfilter-undefine {name}")
+            existing = lookup(conn.nwfilterLookupByName, name)
+            if existing is not None:
+                # What a run killed mid-create leaves: take it over when it holds these very rules.
+                if filter_rules(existing.XMLDesc(0)) != filter_rules(props["xml"]):
+                    raise refuse_foreign("nwfilter", name, uri, f"virsh -c {uri} nwfilter-undefine {name}")
+                return str(existing.UUIDString())
             return str(conn.nwfilterDefineXML(props["xml"]).UUIDString())
 
         return CreateResult(id_=call(uri, f"create nwfilter {name}", define), outs=dict(props))

@@ -17,9 +17,11 @@ client between every provider of the same URI, so a second provider instance did
 them). Every libvirt call is bounded (`host_call`).
 
 Every create that fails part-way removes what it made, so a retry starts clean. A create that finds
-an object of its name that is not in the stack's state refuses and says how to remove it, except an
-uploaded volume (a base image, a cloud-init disk), which holds nothing that cannot be uploaded again
-and is replaced.
+an object of its name that the state does not record (what a run killed mid-create leaves, since the
+engine never heard of it) takes it over when it is what the create would make (a pool on the same
+folder, a disk cloned from the same image); an uploaded volume (a base image, a cloud-init disk)
+is replaced, since it may be incomplete and holds nothing that cannot be uploaded again; anything
+else is refused, saying how to remove it.
 """
 
 from __future__ import annotations
@@ -112,8 +114,14 @@ class StoragePoolProvider(RecordedProvider, LibvirtProvider):
         name, uri = props["name"], props["uri"]
 
         def define(conn: Any, _progress: Progress) -> str:
-            if lookup(conn.storagePoolLookupByName, name) is not None:
-                raise refuse_foreign("storage pool", name, uri, f"virsh -c {uri} pool-undefine {name}")
+            existing = lookup(conn.storagePoolLookupByName, name)
+            if existing is not None:
+                target = ET.fromstring(existing.XMLDesc(0)).findtext("./target/path")
+                if target != props["path"]:
+                    raise refuse_foreign("storage pool", name, uri, f"virsh -c {uri} pool-undefine {name}")
+                start_pool(existing)
+                existing.setAutostart(1)
+                return str(existing.UUIDString())
             pool = conn.storagePoolDefineXML(pool_xml(name, props["path"]), 0)
             try:
                 pool.build(0)
@@ -370,11 +378,16 @@ class DiskProvider(RecordedProvider, VolumeProvider):
 
         def clone(conn: Any, _progress: Progress) -> tuple[str, int]:
             pool = active_pool(conn, uri, props["pool"])
-            if lookup(pool.storageVolLookupByName, name) is not None:
-                raise refuse_foreign("disk", name, uri, f"virsh -c {uri} vol-delete --pool {props['pool']} {name}")
             base = lookup(conn.storageVolLookupByKey, props["base"])
             if base is None:
                 raise HostError(f"base image {props['base']} is missing on {uri}; `make up` recreates it")
+            existing = lookup(pool.storageVolLookupByName, name)
+            if existing is not None:
+                backing = ET.fromstring(existing.XMLDesc(0)).findtext("./backingStore/path")
+                if backing != base.path():
+                    remove = f"virsh -c {uri} vol-delete --pool {props['pool']} {name}"
+                    raise refuse_foreign("disk", name, uri, remove)
+                return str(existing.key()), int(existing.info()[1])
             capacity = max(int(props["size"]), int(base.info()[1]))
             volume = pool.createXML(volume_xml(name, capacity, "qcow2", (base.path(), props["base_format"])), 0)
             return str(volume.key()), int(volume.info()[1])

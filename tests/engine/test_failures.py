@@ -177,3 +177,38 @@ def _provider_of(outputs: dict[str, Any]) -> Any:
     if isinstance(recorded, dict):
         recorded = json.loads(recorded["plaintext"])
     return dill.loads(base64.b64decode(recorded))
+
+
+def test_a_run_killed_mid_create_is_retried(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> None:
+    """What a killed run leaves: objects on the host that the state never recorded. The retry takes
+    over what it would have made, replaces uploads and the VM, and ends with one of everything."""
+    prefix = ephemeral.prefix
+    ephemeral.declare(fleet)
+    ephemeral.up()
+    before = host_objects(prefix)
+    exported = json.loads(ephemeral.cli("stack", "export").stdout)
+    forget = [
+        resource["urn"]
+        for resource in exported["deployment"]["resources"]
+        if resource["type"] == "pulumi-python:dynamic:Resource"
+        and resource["urn"].endswith(("-storage", "-front", "-front-nwfilter"))
+    ]
+    assert len(forget) == 3
+    for urn in forget:  # the pool takes every volume, VM and tag resource with it
+        result = ephemeral.cli("state", "delete", urn, "--target-dependents", "--yes")
+        assert result.returncode == 0, result.stderr
+    ephemeral.up()
+    assert host_objects(prefix) == before
+    assert domain_running(f"{prefix}-web-01")
+    assert ephemeral.preview().changes() == {}
+    assert ephemeral.leftovers() == []
+
+
+def domain_running(name: str) -> bool:
+    import libvirt
+
+    conn = libvirt.open(URI)
+    try:
+        return bool(conn.lookupByName(name).isActive())
+    finally:
+        conn.close()

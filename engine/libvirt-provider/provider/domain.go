@@ -4,9 +4,9 @@ package provider
 // part-way through a create. Each is a wrapper around the upstream function; nothing upstream is
 // copied or edited.
 //
-//   - create refuses a domain of the same name that is not in the stack's state (a leftover of an
-//     interrupted run, or another stack with the same prefix), with the command that removes it;
-//     and when the create itself fails after libvirt defined the domain (a VM too big for the host
+//   - create replaces a domain of the same name that a run killed mid-create left (it carries the
+//     description this stack writes for this VM), and refuses any other domain of that name, with
+//     the command that removes it; and when the create itself fails after libvirt defined the domain (a VM too big for the host
 //     fails at start, say), it removes that half-made domain, so a retry starts clean instead of
 //     failing with "domain ... already exists" forever.
 //   - read turns an error that comes from a missing or stopped disk volume or network into a
@@ -47,11 +47,19 @@ func hardenDomain(r *schema.Resource) {
 	r.CreateContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
 		h, name := hostOf(meta), d.Get("name").(string)
 		if h.conn != nil {
-			if _, err := h.conn.DomainLookupByName(name); err == nil {
-				return diag.Errorf("domain %q already exists on %s but is not in this stack's state: a leftover of an "+
-					"interrupted run, or another stack uses the same name_prefix. Remove it (`virsh -c %s destroy %s; "+
-					"virsh -c %s undefine %s --nvram`, or `make leftovers STACK=<stack> REMOVE=1` for everything of the "+
-					"stack) and run the command again", name, h.uri, h.uri, name, h.uri, name)
+			if existing, err := h.conn.DomainLookupByName(name); err == nil {
+				if leftByInterruptedRun(h.conn, existing, d.Get("description").(string)) {
+					// Its disk is a separate resource: the domain itself holds nothing to keep.
+					_ = h.conn.DomainDestroy(existing)
+					if err := h.conn.DomainUndefineFlags(existing, undefineEverything); err != nil {
+						return diag.Errorf("remove domain %q that an interrupted run left on %s: %s", name, h.uri, err)
+					}
+				} else {
+					return diag.Errorf("domain %q already exists on %s but is not in this stack's state: a leftover of an "+
+						"interrupted run, or another stack uses the same name_prefix. Remove it (`virsh -c %s destroy %s; "+
+						"virsh -c %s undefine %s --nvram`, or `make leftovers STACK=<stack> REMOVE=1` for everything of the "+
+						"stack) and run the command again", name, h.uri, h.uri, name, h.uri, name)
+				}
 			}
 		}
 		result := create(ctx, d, meta)
@@ -119,6 +127,23 @@ func hardenDomain(r *schema.Resource) {
 		}
 		return remove(ctx, d, meta)
 	}
+}
+
+// leftByInterruptedRun tells a domain this very resource created in a run that was killed before
+// the engine recorded it: it carries the description the stack writes for this VM, which names the
+// stack's prefix and the VM (backends/libvirt/names.py).
+func leftByInterruptedRun(conn *golibvirt.Libvirt, domain golibvirt.Domain, description string) bool {
+	if description == "" {
+		return false
+	}
+	definition, err := conn.DomainGetXMLDesc(domain, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return false
+	}
+	var parsed struct {
+		Description string `xml:"description"`
+	}
+	return xml.Unmarshal([]byte(definition), &parsed) == nil && parsed.Description == description
 }
 
 // markDetachedInterfaces clears the network_id of each interface of a running domain that has no
