@@ -25,7 +25,8 @@ VERDICT=/var/lib/vmfleet/domain-type
 IMAGE=/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2
 WAIT_SECONDS=10
 
-reachable() { virsh -c "$URI" version >/dev/null 2>&1; }
+# Bounded: a libvirtd that stopped answering (SIGSTOP, a deadlock) must not hang `make up` here.
+reachable() { timeout 15 virsh -c "$URI" version >/dev/null 2>&1; }
 
 kvm_needs_root() {
   [ -e /dev/kvm ] || return 1
@@ -199,7 +200,7 @@ record_domain_type() {
   [ -s "$VERDICT" ] && return 0
   "$here/image.sh" "$IMAGE"
   local verdict=qemu log
-  if virsh -c "$URI" domcapabilities --virttype kvm >/dev/null 2>&1; then
+  if timeout 15 virsh -c "$URI" domcapabilities --virttype kvm >/dev/null 2>&1; then
     log=$(mktemp)
     timeout 20 qemu-system-x86_64 -enable-kvm -m 128 -nic none -display none -monitor none \
       -drive "file=$IMAGE,if=virtio,snapshot=on" -serial "file:$log" >/dev/null 2>&1 &
@@ -265,7 +266,7 @@ status() {
       "log: $(log_of "$daemon")"
   done
   if reachable; then
-    virsh -c "$URI" version
+    timeout 15 virsh -c "$URI" version
     echo "domain type for this host: $(cat "$VERDICT" 2>/dev/null || echo 'not yet probed')"
   fi
   return $ok

@@ -93,11 +93,13 @@ def start_pool(pool: Any) -> None:
 
 
 def refuse_foreign(kind: str, name: str, uri: str, remove: str) -> HostError:
-    """The error for an object that exists on the host but is not in this stack's state."""
+    """The error for an object of the stack's name that its state does not record and that differs
+    from what the stack would make (what matches is taken over: see the module docstring)."""
     return HostError(
-        f"{kind} {name!r} already exists on {uri} but is not in this stack's state: a leftover of an "
-        f"interrupted run, or another stack uses the same name_prefix. Remove it (`{remove}`, or "
-        "`make leftovers STACK=<stack> REMOVE=1` for everything of the stack) and run the command again"
+        f"{kind} {name!r} already exists on {uri}, is not in this stack's state and is not what the stack "
+        f"would make: another stack uses the same name_prefix, or it was made or changed by hand. Remove it "
+        f"(`{remove}`, or `make leftovers STACK=<stack> REMOVE=1` for everything of the stack) and run the "
+        "command again"
     )
 
 
@@ -170,8 +172,8 @@ class StoragePoolProvider(RecordedProvider, LibvirtProvider):
                 commands = "; ".join(f"virsh -c {uri} vol-delete --pool {name} {volume}" for volume in volumes)
                 raise HostError(
                     f"storage pool {name!r} still holds volumes this stack did not create: "
-                    f"{', '.join(volumes)}. The pool and its folder {props['path']} were kept; everything "
-                    f"else was removed. Move or delete them ({commands}) and run `make down` again"
+                    f"{', '.join(volumes)}. The pool and its folder {props['path']} were kept. Move or delete "
+                    f"them ({commands}) and run `make down` again"
                 )
             pool.destroy()
             try:

@@ -55,8 +55,8 @@ func hardenDomain(r *schema.Resource) {
 						return diag.Errorf("remove domain %q that an interrupted run left on %s: %s", name, h.uri, err)
 					}
 				} else {
-					return diag.Errorf("domain %q already exists on %s but is not in this stack's state: a leftover of an "+
-						"interrupted run, or another stack uses the same name_prefix. Remove it (`virsh -c %s destroy %s; "+
+					return diag.Errorf("domain %q already exists on %s, is not in this stack's state and does not carry "+
+						"this stack's description for it: another stack uses the same name_prefix, or it was made by hand. Remove it (`virsh -c %s destroy %s; "+
 						"virsh -c %s undefine %s --nvram`, or `make leftovers STACK=<stack> REMOVE=1` for everything of the "+
 						"stack) and run the command again", name, h.uri, h.uri, name, h.uri, name)
 				}
