@@ -11,10 +11,10 @@
 - `CloudInitDisk`: a VM's NoCloud ISO (`cloudinit_iso.build`), uploaded into the pool.
 
 Uploads go through libvirt-python's streams on a connection of their own per operation, not
-through the Domain provider's go-libvirt client, whose streams deadlock when another call shares
-the connection (dmacvicar/terraform-provider-libvirt#594, #1021; the provider also shares one
-client between every provider of the same URI, so a second provider instance did not isolate
-them). Every libvirt call is bounded (`host_call`).
+through the Domain provider's go-libvirt client, whose streams can deadlock when another call
+shares the connection (dmacvicar/terraform-provider-libvirt#594, #1021); its cloud-init disk also
+read the ISO back over a stream after uploading it, which is where `make up` hung. Every libvirt
+call is bounded (`host_call`).
 
 Every create that fails part-way removes what it made, so a retry starts clean. A create that finds
 an object of its name that the state does not record (what a run killed mid-create leaves, since the
