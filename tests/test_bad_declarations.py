@@ -443,7 +443,7 @@ CASES = [
         "expires-impossible-date",
         put("vms", 0, "tags", "expires", value="2027-02-30"),
         "vms[0] (web).tags.expires",
-        ("YYYY-MM-DD",),
+        ("not a calendar date",),
         "'2027-02-30'",
     ),
     Bad(

@@ -88,5 +88,8 @@ def tag_problems(key: str, value: str) -> list[str]:
     if key == "cost_center" and value and not matches(DEFAULT_COST_CENTER_PATTERN, value):
         problems.append(f"the cost center must look like 'CC-1234' (pattern {DEFAULT_COST_CENTER_PATTERN})")
     if key == "expires" and value and parse_iso_date(value) is None:
-        problems.append("expires must be an ISO date: write it as YYYY-MM-DD")
+        if matches(ISO_DATE_PATTERN, value):
+            problems.append("expires is written as YYYY-MM-DD but is not a calendar date (check month and day)")
+        else:
+            problems.append("expires must be an ISO date: write it as YYYY-MM-DD")
     return problems

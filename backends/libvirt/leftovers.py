@@ -55,6 +55,9 @@ class Leftover:
     def __str__(self) -> str:
         return f"{self.kind} {self.name} on {self.uri}: remove with `{self.remove}`"
 
+    def removed(self) -> str:
+        return f"{self.kind} {self.name} on {self.uri}"
+
 
 def managed_objects(export: dict[str, Any]) -> Managed:
     """What a `pulumi stack export` document records, as (kind, name) pairs.
@@ -205,8 +208,8 @@ def load_fleet(stack_file: Path) -> Fleet:
     return parse(raw, source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
 
 
-def report(leftovers: Iterable[Leftover]) -> str:
-    return "\n".join(f"  - {leftover}" for leftover in leftovers)
+def report(lines: Iterable[object]) -> str:
+    return "\n".join(f"  - {line}" for line in lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +222,10 @@ def main(argv: list[str] | None = None) -> int:
     managed = managed_objects(json.loads(args.state.read_text())) if args.state else set()
     if args.remove:
         removed = remove(fleet, managed)
-        print(f"removed {len(removed)} object(s) of stack {args.stack}" + (":\n" + report(removed) if removed else ""))
+        print(
+            f"removed {len(removed)} object(s) of stack {args.stack}"
+            + (":\n" + report(item.removed() for item in removed) if removed else "")
+        )
         return 0
     found = find(fleet, managed)
     if not found:

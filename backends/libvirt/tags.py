@@ -67,8 +67,11 @@ class DomainTagsProvider(RecordedProvider, LibvirtProvider):
                 return gone()
             # `virsh metadata` edits a running VM's live definition by default and the persistent
             # one only with --config: both are read, and `diff` compares both with the declaration.
-            persistent = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_CONFIG)
-            live = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_LIVE) if domain.isActive() else persistent
+            # A domain undefined on the host while it runs (transient) has no persistent definition
+            # until the Domain's update gives it back; its live tags stand for both until then.
+            live = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_LIVE) if domain.isActive() else None
+            persistent = _read_tags(domain, libvirt.VIR_DOMAIN_AFFECT_CONFIG) if domain.isPersistent() else live
+            live = persistent if live is None else live
             return ReadResult(id_=id_, outs={**props, "tags": persistent, "live_tags": live})
 
         return call(props["uri"], f"read tags of domain {props['domain']}", inspect)
@@ -117,9 +120,10 @@ def _read_tags(domain: Any, place: int) -> dict[str, str]:
 
 
 def _affect(domain: Any) -> int:
+    """Where a metadata change goes: the persistent definition, and the live one while it runs."""
     import libvirt
 
-    flags: int = libvirt.VIR_DOMAIN_AFFECT_CONFIG
+    flags: int = libvirt.VIR_DOMAIN_AFFECT_CONFIG if domain.isPersistent() else 0
     if domain.isActive():
         flags |= libvirt.VIR_DOMAIN_AFFECT_LIVE
     return flags

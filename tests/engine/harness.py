@@ -358,6 +358,7 @@ def domain_state(name: str) -> dict[str, Any]:
             "uuid": domain.UUIDString(),
             "run_id": domain.ID(),  # changes whenever the domain is started again
             "running": domain.isActive() == 1,
+            "persistent": domain.isPersistent() == 1,
             "autostart": domain.autostart() == 1,
             "description": xml.findtext("description"),
             "memory_kib": int(xml.findtext("memory") or 0),

@@ -1,9 +1,10 @@
 """Out-of-band drift: what people change or delete on a host shows in refresh, and `up` converges.
 
 Every kind of object the stack manages, with the edits an operator commonly makes: a stopped VM,
-a VM removed by hand, an edited description, tags changed or removed, autostart switched off, a
-stopped storage pool, a stopped network, autostart of a network switched off, an edited firewall,
-a deleted cloud-init disk. Healthy VMs are never replaced for a cosmetic difference; a VM whose
+a VM removed by hand, a VM undefined while it runs (left transient), an edited description, tags
+changed or removed, autostart switched off, a stopped or undefined storage pool, a stopped or
+restarted network, autostart of a network switched off, an edited firewall, a deleted cloud-init
+disk. Healthy VMs are never replaced for a cosmetic difference; a VM whose
 network was restarted is (its interface is off the bridge until it restarts), and the preview says
 so. After `up`, a refreshed preview is empty. Then the issue's instance: a VM removed by hand,
 then `down`, which must remove everything.
@@ -95,21 +96,24 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
     # and a VM whose network was restarted under it is replaced, because its interface stays off
     # the bridge until it starts again; no other VM is touched.
     virsh("vol-delete", "--pool", pool, names.cloudinit_volume(prefix, "web-01"))
+    virsh("undefine", web)  # still running, now transient: it would vanish at its next shutdown
     virsh("net-destroy", back)
     virsh("net-start", back)
     assert not set(after[app]["taps"]) & set(bridge_members(names.bridge(prefix, "back"))), "tap off the bridge"
     refreshed = ephemeral.refresh().refreshed
     assert refreshed[f"{prefix}-web-01-cloudinit"] == ["(gone)"]
+    assert refreshed[web] == ["autostart"]
     assert refreshed[app] == ["networkInterfaces"]
     planned = ephemeral.preview().changes()
     assert planned == {
         f"{prefix}-web-01-cloudinit": "create",
-        web: "update",  # the new disk's id is unknown until it exists; it turns out the same
+        web: "update",  # persistent again, autostart on; the new disk's id turns out the same
         app: "replace",
         f"{prefix}-app-01-tags": "update",
     }
     ephemeral.up()
-    assert domain_state(web)["uuid"] == before[web]["uuid"], "a recreated cloud-init disk does not replace the VM"
+    assert domain_state(web)["uuid"] == before[web]["uuid"], "neither change replaces the VM"
+    assert domain_state(web)["persistent"] and domain_state(web)["autostart"]
     replaced = domain_state(app)
     assert replaced["running"] and set(replaced["taps"]) <= set(bridge_members(names.bridge(prefix, "back")))
     assert ephemeral.preview().changes() == {}
