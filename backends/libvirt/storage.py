@@ -247,10 +247,8 @@ class VolumeProvider(LibvirtProvider):
 
         call(props["uri"], f"delete {self.kind} {props['name']}", remove)
 
-    def upload(
-        self, props: dict[str, Any], capacity: int, volume_format: str, open_source: Callable[[], BinaryIO], size: int
-    ) -> str:
-        """Create the volume and stream `size` bytes from `open_source()` into it; returns its key.
+    def upload(self, props: dict[str, Any], volume_format: str, open_source: Callable[[], BinaryIO], size: int) -> str:
+        """Create a volume of `size` bytes and stream them from `open_source()` into it; returns its key.
 
         An uploaded volume is made again from its source at will, so one of the same name that the
         state does not record (an interrupted upload, likely incomplete) is replaced, not refused.
@@ -262,7 +260,7 @@ class VolumeProvider(LibvirtProvider):
             stale = lookup(pool.storageVolLookupByName, name)
             if stale is not None:
                 stale.delete(0)
-            volume = pool.createXML(volume_xml(name, capacity, volume_format), 0)
+            volume = pool.createXML(volume_xml(name, size, volume_format), 0)
             stream = conn.newStream(0)
             try:
                 volume.upload(stream, 0, size, 0)
@@ -297,7 +295,7 @@ class BaseImageProvider(RecordedProvider, VolumeProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         size, open_source = image_source(props["source"])
-        key = self.upload(props, size, props["format"], open_source, size)
+        key = self.upload(props, props["format"], open_source, size)
         return CreateResult(id_=key, outs=dict(props))
 
 
@@ -485,7 +483,7 @@ class CloudInitDiskProvider(RecordedProvider, VolumeProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         image = cloudinit_iso.build(props["user_data"], props["meta_data"])
-        key = self.upload(props, len(image), "raw", lambda: io.BytesIO(image), len(image))
+        key = self.upload(props, "raw", lambda: io.BytesIO(image), len(image))
         digest = hashlib.sha256((props["user_data"] + "\0" + props["meta_data"]).encode()).hexdigest()[:16]
         return CreateResult(id_=f"{key};{digest}", outs=dict(props))
 
