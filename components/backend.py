@@ -15,7 +15,7 @@ from typing import Protocol
 import pulumi
 
 from vmfleet.plan import VmInstance
-from vmfleet.spec import Firewall, Host, HostPool, Segment, Template
+from vmfleet.spec import Firewall, HostPool, Node, Segment, Template
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class HostHandle:
 
     name: str
     pool: str
+    address: str
+    """How the platform's provider resources name where a VM runs (libvirt: the connection URI)."""
     provider: pulumi.ProviderResource
     storage: pulumi.Output[str]
     domain_type: str
@@ -90,7 +92,7 @@ class VmHandle:
 class Backend(Protocol):
     """A hypervisor platform. Every resource it creates is a child of `parent`."""
 
-    def host(self, pool: HostPool, host: Host, parent: pulumi.Resource) -> HostHandle: ...
+    def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle: ...
 
     def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle: ...
 

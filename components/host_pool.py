@@ -32,7 +32,7 @@ class HostPool(pulumi.ComponentResource):
                 "hosts": [
                     {
                         "name": load.host.name,
-                        "uri": load.host.uri,
+                        "uri": self.hosts[load.host.name].address,
                         "cpu_cores": load.host.cpu_cores,
                         "memory_mib": load.host.memory_mib,
                         "vcpu_capacity": load.vcpu_capacity,

@@ -23,7 +23,7 @@ from vmfleet.images import virtual_size
 from vmfleet.load import FleetPlan, plan
 from vmfleet.problems import FleetDeclarationError
 
-SECRET_KEYS = frozenset({"ops-password"})
+SECRET_KEYS = frozenset({"ops-password", "pve-token"})
 """The stack config keys the catalogue treats as secrets."""
 
 
@@ -115,8 +115,73 @@ HOST_3 = {
     "storage_dir": "/x",
 }
 OPS_WITH_PASSWORD = {"users": [{"name": "ops", "password_secret": "ops-plain"}]}
+PROXMOX_POOL = {
+    "name": "pve",
+    "platform": "proxmox",
+    "proxmox": {"endpoint": "https://pve-01.example.com:8006/", "api_token_secret": "pve-token"},
+    "hosts": [{"name": "pve-01", "cpu_cores": 16, "memory_mib": 65536}],
+}
+"""A Proxmox VE cluster pool the cases below break one way each (its token key is a secret)."""
 
 CASES = [
+    Bad(
+        "platform-unknown",
+        put("host_pools", 0, "platform", value="vmware"),
+        "host_pools[0] (pool-a).platform",
+        ("platform must be one of libvirt, proxmox",),
+        "'vmware'",
+    ),
+    Bad(
+        "proxmox-without-endpoint",
+        append("host_pools", item={**PROXMOX_POOL, "proxmox": {"api_token_secret": "pve-token"}}),
+        "host_pools[1] (pve).proxmox.endpoint",
+        ("required key is missing",),
+    ),
+    Bad(
+        "proxmox-endpoint-not-https",
+        append(
+            "host_pools",
+            item={**PROXMOX_POOL, "proxmox": {"endpoint": "http://pve-01:8006/", "api_token_secret": "pve-token"}},
+        ),
+        "host_pools[1] (pve).proxmox.endpoint",
+        ("expected text matching",),
+        "'http://pve-01:8006/'",
+    ),
+    Bad(
+        "proxmox-token-not-a-secret",
+        append(
+            "host_pools",
+            item={
+                **PROXMOX_POOL,
+                "proxmox": {"endpoint": "https://pve-01.example.com:8006/", "api_token_secret": "pve-plain"},
+            },
+        ),
+        "host_pools[1] (pve).proxmox.api_token_secret",
+        ("is not a secret", "pulumi config set --secret pve-plain"),
+        "'pve-plain'",
+    ),
+    Bad(
+        "proxmox-node-with-a-libvirt-key",
+        append(
+            "host_pools",
+            item={**PROXMOX_POOL, "hosts": [{"name": "pve-01", "cpu_cores": 16, "memory_mib": 65536, "uri": "x"}]},
+        ),
+        "host_pools[1] (pve).hosts[0] (pve-01).uri",
+        ("unknown key",),
+    ),
+    Bad(
+        "proxmox-clone-mode-unknown",
+        append(
+            "host_pools",
+            item={
+                **PROXMOX_POOL,
+                "proxmox": {**PROXMOX_POOL["proxmox"], "clone": "snapshot"},  # type: ignore[dict-item]
+            },
+        ),
+        "host_pools[1] (pve).proxmox.clone",
+        ("'linked' or 'full'",),
+        "'snapshot'",
+    ),
     # shape: unknown keys, types, ranges, enumerations, patterns --------------------------------------
     Bad("not-a-mapping", lambda raw, images: ["web", "db"], "(top level)", ("expected a mapping of sections",), "list"),
     Bad("unknown-top-level-key", put("colour", value="blue"), "colour", ("unknown key", "a typo?")),

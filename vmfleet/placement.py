@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmfleet.plan import VmInstance
-from vmfleet.spec import Fleet, Host, HostPool
+from vmfleet.spec import Fleet, HostPool, Node
 
 
 @dataclass
@@ -28,7 +28,7 @@ class HostLoad:
     """A host's capacity and what has been placed on it so far."""
 
     pool: str
-    host: Host
+    host: Node
     vcpu_capacity: int
     memory_capacity_mib: int
     vms: list[VmInstance] = field(default_factory=list)

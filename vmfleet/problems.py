@@ -9,6 +9,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 
+from vmfleet.spec import PLATFORM_ERROR, PLATFORMS
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -109,12 +111,15 @@ def from_validation_error(error: ValidationError, declaration: Any = None) -> li
     """
     problems = []
     for detail in error.errors():
-        location = [part for part in detail["loc"] if not _is_union_tag(part)]
+        location = _without_union_tags(detail["loc"])
         message = detail["msg"]
         if detail["type"] == "extra_forbidden":
             message = "unknown key (a typo?); remove it or use one of the documented keys"
         elif detail["type"] == "missing":
             message = "required key is missing"
+        elif detail["type"] == PLATFORM_ERROR and isinstance(detail.get("input"), Mapping):
+            location = [*location, "platform"]
+            message = f"found {shown(detail['input'].get('platform'))}; {message}"
         elif detail["type"] == "value_error" and isinstance(detail.get("input"), Mapping):
             # A check of a whole item (image source, CIDR size, ports): its own words name what was found.
             message = _expectation(message)
@@ -124,8 +129,24 @@ def from_validation_error(error: ValidationError, declaration: Any = None) -> li
     return problems
 
 
-def _is_union_tag(part: int | str) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
+UNION_TAGS: Final[frozenset[str]] = frozenset(PLATFORMS)
+"""The tags of the declaration's tagged unions (a host pool's `platform`)."""
+
+
+def _without_union_tags(location: Sequence[int | str]) -> list[int | str]:
+    """Pydantic names the union member it tried inside an error's location; the user never wrote it.
+
+    Untagged unions add a member description (`list[str]`, `function-...`); a tagged union (a host
+    pool, by `platform`) adds the tag right after the list index.
+    """
+    kept: list[int | str] = []
+    for position, part in enumerate(location):
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        if isinstance(part, str) and part in UNION_TAGS and position and isinstance(location[position - 1], int):
+            continue
+        kept.append(part)
+    return kept
 
 
 def _expectation(message: str) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from vmfleet import rules
 
@@ -27,6 +28,7 @@ def _date_to_text(value: Any) -> Any:
 
 
 Name = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=40)]
+DATASTORE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$"
 GroupName = Annotated[str, Field(pattern=rules.NAME_PATTERN, min_length=1, max_length=24)]
 """A VM group's name is shorter: its VMs' names add `-` and up to four digits, the host-side ones a prefix.
 (Its own type, because a `Field(max_length=...)` on a `Name` field is overridden by `Name`'s own limit.)"""
@@ -40,17 +42,22 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-class Host(Strict):
-    """One hypervisor host reached through libvirt."""
+class Node(Strict):
+    """What placement needs of any hypervisor host: its name and what it offers to VMs."""
 
     name: Name
+    cpu_cores: int = Field(ge=1, le=1024, description="Physical cores offered to VMs.")
+    memory_mib: int = Field(ge=256, le=16 * 1024 * 1024, description="Memory offered to VMs, MiB.")
+
+
+class Host(Node):
+    """One hypervisor host reached through libvirt."""
+
     uri: str = Field(
         default="qemu:///system",
         pattern=r"^qemu(\+(ssh|tcp|tls|unix|libssh2?))?://[^\s]*/(system|session)(\?\S*)?$",
         description="libvirt connection URI, e.g. qemu:///system or qemu+ssh://ops@kvm-01/system.",
     )
-    cpu_cores: int = Field(ge=1, le=1024, description="Physical cores offered to VMs.")
-    memory_mib: int = Field(ge=256, le=16 * 1024 * 1024, description="Memory offered to VMs, MiB.")
     storage_dir: str = Field(
         pattern=r"^/[^\s]*$", description="Directory of the libvirt storage pool made for this stack."
     )
@@ -60,13 +67,81 @@ class Host(Strict):
     )
 
 
+class ProxmoxNode(Node):
+    """A node of a Proxmox VE cluster, by the name the cluster knows it by (`pvecm nodes`)."""
+
+
+class ProxmoxCluster(Strict):
+    """How to reach a Proxmox VE cluster and where its VMs' disks and images go."""
+
+    endpoint: str = Field(
+        pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
+        description="The cluster's API address, e.g. https://pve-01.dc1.example.com:8006/.",
+    )
+    api_token_secret: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_.-]*$",
+        description="Name of a *secret* stack config key holding the API token `user@realm!id=secret`.",
+    )
+    insecure: bool = Field(default=False, description="Accept a self-signed TLS certificate.")
+    datastore: str = Field(default="local-lvm", pattern=DATASTORE_PATTERN, description="Datastore of VM disks.")
+    image_datastore: str = Field(
+        default="local", pattern=DATASTORE_PATTERN, description="Datastore that cloud images are downloaded to."
+    )
+    clone: Literal["linked", "full"] = Field(
+        default="linked", description="linked (copy-on-write, needs a datastore that supports it) or full copies."
+    )
+    bridge: str = Field(
+        default="vmbr0",
+        pattern=r"^[a-z][a-z0-9]{0,9}$",
+        description="The VLAN-aware Linux bridge on every node that VM NICs attach to, tagged with the segment's vlan.",
+    )
+
+
 class HostPool(Strict):
     """Hosts that share placement: VMs of the pool are spread over them by capacity."""
 
     name: Name
-    hosts: list[Host] = Field(min_length=1)
+    platform: str
+    hosts: Sequence[Node]
     cpu_overcommit: float = Field(default=4.0, ge=1.0, le=32.0)
     memory_overcommit: float = Field(default=1.0, ge=1.0, le=4.0)
+
+
+class LibvirtPool(HostPool):
+    """KVM/QEMU hosts, each reached through its own libvirt connection."""
+
+    platform: Literal["libvirt"] = "libvirt"
+    hosts: list[Host] = Field(min_length=1)
+
+
+class ProxmoxPool(HostPool):
+    """The nodes of one Proxmox VE cluster, reached through the cluster's API."""
+
+    platform: Literal["proxmox"]
+    proxmox: ProxmoxCluster
+    hosts: list[ProxmoxNode] = Field(min_length=1)
+
+
+PLATFORMS: dict[str, type[HostPool]] = {"libvirt": LibvirtPool, "proxmox": ProxmoxPool}
+"""Each `platform` a host pool may declare, and its model."""
+PLATFORM_ERROR = "platform"
+"""Pydantic's error type for a host pool whose `platform` is none of `PLATFORMS`."""
+
+
+def _platform_of(value: Any) -> str:
+    platform = value.get("platform", "libvirt") if isinstance(value, dict) else getattr(value, "platform", "libvirt")
+    return platform if platform in PLATFORMS else "unknown"
+
+
+AnyHostPool = Annotated[
+    Annotated[LibvirtPool, Tag("libvirt")] | Annotated[ProxmoxPool, Tag("proxmox")],
+    Discriminator(
+        _platform_of,
+        custom_error_type=PLATFORM_ERROR,
+        custom_error_message=f"platform must be one of {', '.join(PLATFORMS)}",
+    ),
+]
+"""A host pool, of the model its `platform` names (libvirt when it names none)."""
 
 
 class Size(Strict):
@@ -256,7 +331,7 @@ class Fleet(Strict):
         description="Prefix of every name created on the hosts; defaults to the environment.",
     )
     defaults: Defaults = Field(default_factory=Defaults)
-    host_pools: list[HostPool] = Field(min_length=1)
+    host_pools: list[AnyHostPool] = Field(min_length=1)
     sizes: list[Size] = Field(min_length=1)
     templates: list[Template] = Field(min_length=1)
     segments: list[Segment] = Field(min_length=1)

@@ -15,7 +15,7 @@ from vmfleet import rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
-from vmfleet.spec import FirewallRule, Fleet, VmGroup
+from vmfleet.spec import FirewallRule, Fleet, Host, ProxmoxPool, VmGroup
 
 Location = tuple[int | str, ...]
 """Where something is in the declaration, as keys and list indexes: ('vms', 0, 'tags', 'owner')."""
@@ -38,6 +38,7 @@ def problems(
     """
     found: list[Problem] = []
     found += _duplicates(fleet)
+    found += _pool_problems(fleet, is_secret)
     image_problems, image_needs = _template_images(fleet, inspect_image)
     found += _template_problems(fleet)
     found += image_problems
@@ -47,6 +48,24 @@ def problems(
     for position, group in enumerate(fleet.vms):
         found += _vm_group_problems(fleet, position, group, is_secret, image_needs)
     found += _protected_removals(fleet, previously_protected)
+    return found
+
+
+def _pool_problems(fleet: Fleet, is_secret: Callable[[str], bool] | None) -> list[Problem]:
+    """A Proxmox cluster's API token is read from a secret stack config key, never a plain one."""
+    found = []
+    for position, pool in enumerate(fleet.host_pools):
+        if not isinstance(pool, ProxmoxPool) or is_secret is None:
+            continue
+        key = pool.proxmox.api_token_secret
+        if not is_secret(key):
+            found.append(
+                Problem(
+                    config_path(("host_pools", position, "proxmox", "api_token_secret"), fleet),
+                    f"{shown(key)} is not a secret in this stack's config; store the API token with "
+                    f"`pulumi config set --secret {key} 'user@realm!tokenid=<uuid>'`",
+                )
+            )
     return found
 
 
@@ -113,7 +132,7 @@ def _duplicates(fleet: Fleet) -> list[Problem]:
     ]
     check("host pool names", names("host_pools", fleet.host_pools))
     check("host names", [((*location, "name"), host.name) for location, host in hosts])
-    check("host URIs", [((*location, "uri"), host.uri) for location, host in hosts])
+    check("host URIs", [((*location, "uri"), host.uri) for location, host in hosts if isinstance(host, Host)])
     check("size names", names("sizes", fleet.sizes))
     check("template names", names("templates", fleet.templates))
     check("segment names", names("segments", fleet.segments))

@@ -32,7 +32,7 @@ from backends.libvirt.nwfilter_xml import render as render_nwfilter
 from backends.libvirt.storage import BaseImage, CloudInitDisk, Disk, StoragePool
 from backends.libvirt.tags import DomainTags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
-from vmfleet.spec import Firewall, Host, HostPool, Segment, Template
+from vmfleet.spec import Firewall, Host, HostPool, Node, Segment, Template
 
 GIB = 1024**3
 
@@ -51,7 +51,9 @@ class LibvirtBackend:
         self.probe_domain_type = probe_domain_type
         self._uris: dict[str, str] = {}
 
-    def host(self, pool: HostPool, host: Host, parent: pulumi.Resource) -> HostHandle:
+    def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
+        if not isinstance(host, Host):
+            raise TypeError(f"host {host.name} of pool {pool.name} is not a libvirt host ({pool.platform})")
         provider = libvirt.Provider(
             f"{self.prefix}-{host.name}", uri=host.uri, opts=pulumi.ResourceOptions(parent=parent)
         )
@@ -65,7 +67,12 @@ class LibvirtBackend:
         self._uris[host.name] = host.uri
         domain_type = host.domain_type if host.domain_type != "auto" else self.probe_domain_type(host.uri)
         return HostHandle(
-            name=host.name, pool=pool.name, provider=provider, storage=storage.name, domain_type=domain_type
+            name=host.name,
+            pool=pool.name,
+            address=host.uri,
+            provider=provider,
+            storage=storage.name,
+            domain_type=domain_type,
         )
 
     def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle:

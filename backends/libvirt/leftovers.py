@@ -33,7 +33,7 @@ import yaml
 from backends.libvirt import names
 from backends.libvirt.host_call import Progress, call, lookup
 from vmfleet.load import CONFIG_KEY, parse
-from vmfleet.spec import Fleet
+from vmfleet.spec import Fleet, LibvirtPool
 
 LOCAL_URIS = ("qemu:///system", "qemu:///session")
 DOMAIN_TYPE = "libvirt:index/domain:Domain"
@@ -114,7 +114,12 @@ def remove(fleet: Fleet, managed: Managed) -> list[Leftover]:
 
 
 def _hosts(fleet: Fleet) -> list[tuple[str, str]]:
-    return [(host.uri, host.storage_dir) for pool in fleet.host_pools for host in pool.hosts]
+    return [
+        (host.uri, host.storage_dir)
+        for pool in fleet.host_pools
+        if isinstance(pool, LibvirtPool)
+        for host in pool.hosts
+    ]
 
 
 def _objects_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, storage_dir: str) -> list[Leftover]:
