@@ -31,7 +31,7 @@ except FleetDeclarationError as error:
 fleet = Fleet(
     "fleet",
     fleet_plan,
-    backend=LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=best_domain_type),
+    backends={"libvirt": LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=best_domain_type)},
     password_hash=config.require_secret,
 )
 pulumi.export("inventory", fleet.inventory)

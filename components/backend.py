@@ -24,6 +24,8 @@ class HostHandle:
 
     name: str
     pool: str
+    backend: Backend
+    """The backend that made this handle: everything on the host goes through it."""
     address: str
     """How the platform's provider resources name where a VM runs (libvirt: the connection URI)."""
     provider: pulumi.ProviderResource

@@ -8,7 +8,7 @@ from typing import Optional
 
 import pulumi
 
-from components.backend import Backend, FilterHandle, HostHandle
+from components.backend import FilterHandle, HostHandle
 from vmfleet.spec import Firewall as FirewallSpec
 
 
@@ -24,11 +24,12 @@ class Firewall(pulumi.ComponentResource):
         spec: FirewallSpec,
         segment_cidrs: Mapping[str, ipaddress.IPv4Network],
         hosts: Sequence[HostHandle],
-        backend: Backend,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("vmfleet:network:Firewall", name, None, opts)
-        self.filters = {host.name: backend.firewall_filter(spec, segment_cidrs, host, parent=self) for host in hosts}
+        self.filters = {
+            host.name: host.backend.firewall_filter(spec, segment_cidrs, host, parent=self) for host in hosts
+        }
         self.register_outputs(
             {
                 "segment": spec.segment,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Optional
 
 import pulumi
@@ -17,7 +17,8 @@ from vmfleet.load import FleetPlan
 
 
 class Fleet(pulumi.ComponentResource):
-    """Builds a checked, placed `FleetPlan` through a backend; children only where VMs need them."""
+    """Builds a checked, placed `FleetPlan`, each host pool through the backend of its platform;
+    children only where VMs need them."""
 
     inventory: dict[str, Any]
     """Each VM: host, pool, segments, size, template, tags and expiry (plain values)."""
@@ -29,7 +30,7 @@ class Fleet(pulumi.ComponentResource):
         self,
         name: str,
         plan: FleetPlan,
-        backend: Backend,
+        backends: Mapping[str, Backend],
         password_hash: Callable[[str], pulumi.Output[str]],
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
@@ -39,7 +40,7 @@ class Fleet(pulumi.ComponentResource):
 
         hosts: dict[str, HostHandle] = {}
         for pool in fleet.host_pools:
-            hosts |= HostPool(f"{name}-{pool.name}", pool, backend, child).hosts
+            hosts |= HostPool(f"{name}-{pool.name}", pool, backends[pool.platform], child).hosts
 
         # A template's image, a segment's network and its firewall exist only on hosts with a VM
         # that uses them, in host declaration order.
@@ -58,7 +59,6 @@ class Fleet(pulumi.ComponentResource):
                 f"{name}-{template.name}",
                 template,
                 hosts_in(used_by_template[template.name]),
-                backend,
                 child,
             )
             for template in fleet.templates
@@ -68,7 +68,6 @@ class Fleet(pulumi.ComponentResource):
                 f"{name}-{segment.name}",
                 segment,
                 hosts_in(used_by_segment[segment.name]),
-                backend,
                 child,
             )
             for segment in fleet.segments
@@ -80,7 +79,6 @@ class Fleet(pulumi.ComponentResource):
                 firewall,
                 segment_cidrs,
                 hosts_in(used_by_segment[firewall.segment]),
-                backend,
                 child,
             )
             for firewall in fleet.firewalls
@@ -103,7 +101,6 @@ class Fleet(pulumi.ComponentResource):
                     for user in vm.cloud_init.users
                     if user.password_secret
                 },
-                backend,
                 child,
             )
 

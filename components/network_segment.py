@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from components.backend import Backend, HostHandle, NetworkHandle
+from components.backend import HostHandle, NetworkHandle
 from vmfleet.spec import Segment
 
 
@@ -22,11 +22,10 @@ class NetworkSegment(pulumi.ComponentResource):
         name: str,
         spec: Segment,
         hosts: Sequence[HostHandle],
-        backend: Backend,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("vmfleet:network:NetworkSegment", name, None, opts)
-        self.networks = {host.name: backend.segment_network(spec, host, parent=self) for host in hosts}
+        self.networks = {host.name: host.backend.segment_network(spec, host, parent=self) for host in hosts}
         self.register_outputs(
             {
                 "cidr": str(spec.cidr),

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from components.backend import Backend, FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmRequest
+from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmRequest
 from vmfleet import cloudinit, metadata
 from vmfleet.plan import VmInstance
 from vmfleet.spec import Template
@@ -33,7 +33,6 @@ class TaggedVm(pulumi.ComponentResource):
         networks: Sequence[NetworkHandle],
         filters: Mapping[str, FilterHandle],
         password_hashes: Mapping[str, pulumi.Output[str]],
-        backend: Backend,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("vmfleet:compute:TaggedVm", name, None, opts)
@@ -57,7 +56,7 @@ class TaggedVm(pulumi.ComponentResource):
             user_data=user_data,
             meta_data=cloudinit.meta_data(f"{vm.name}-{template.version}", hostname),
         )
-        created = backend.virtual_machine(request, parent=self)
+        created = host.backend.virtual_machine(request, parent=self)
         self.vm_id = created.vm_id
         self.register_outputs(
             {

@@ -7,7 +7,7 @@ from typing import Optional
 
 import pulumi
 
-from components.backend import Backend, HostHandle, ImageHandle
+from components.backend import HostHandle, ImageHandle
 from vmfleet.spec import Template
 
 
@@ -22,11 +22,10 @@ class VmTemplate(pulumi.ComponentResource):
         name: str,
         spec: Template,
         hosts: Sequence[HostHandle],
-        backend: Backend,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("vmfleet:fleet:VmTemplate", name, None, opts)
-        self.images = {host.name: backend.template_image(spec, host, parent=self) for host in hosts}
+        self.images = {host.name: host.backend.template_image(spec, host, parent=self) for host in hosts}
         self.register_outputs(
             {
                 "version": spec.version,

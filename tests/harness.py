@@ -147,7 +147,7 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
         built.fleet = Fleet(
             "fleet",
             fleet_plan,
-            backend=LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=lambda uri: "qemu"),
+            backends={"libvirt": LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=lambda uri: "qemu")},
             password_hash=lambda key: pulumi.Output.secret(f"$6$hash-of-{key}"),
         )
         return pulumi.Output.all(*[vm.vm_id for vm in built.fleet.vms.values()])

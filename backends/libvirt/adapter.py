@@ -69,6 +69,7 @@ class LibvirtBackend:
         return HostHandle(
             name=host.name,
             pool=pool.name,
+            backend=self,
             address=host.uri,
             provider=provider,
             storage=storage.name,
