@@ -31,6 +31,12 @@ LIFESPAN_JUSTIFICATION_TAG: Final[str] = "lifespan_justification"
 """`lifespan: permanent` exempts a VM from the maximum lifespan, only where the stack's policy
 configuration allows it and only with a justification tag."""
 
+BACKUP_TAG: Final[str] = "backup"
+"""The tag naming a VM's backup tier (a declared `backup_tiers` entry, or `NO_BACKUP`)."""
+NO_BACKUP: Final[str] = "none"
+BACKUP_JUSTIFICATION_TAG: Final[str] = "backup_justification"
+"""A VM in no backup tier must say why, in this tag."""
+
 NAME_PATTERN: Final[str] = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 """Names of pools, hosts, sizes, templates, segments and VM groups: lower-case words joined by '-'."""
 

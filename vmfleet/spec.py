@@ -312,6 +312,67 @@ class VmGroup(Strict):
     tags: Tags = Field(default_factory=dict)
     protect: bool | None = None
     autostart: bool = True
+    critical: bool = Field(
+        default=False, description="High availability: the cluster restarts the VMs elsewhere when a node fails."
+    )
+
+
+class Retention(Strict):
+    """How many backups of each VM a tier keeps (Proxmox prune options `keep-*`)."""
+
+    last: int = Field(default=0, ge=0, le=1000)
+    daily: int = Field(default=0, ge=0, le=1000)
+    weekly: int = Field(default=0, ge=0, le=1000)
+    monthly: int = Field(default=0, ge=0, le=1000)
+    yearly: int = Field(default=0, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> Retention:
+        if not any((self.last, self.daily, self.weekly, self.monthly, self.yearly)):
+            raise ValueError(
+                "a backup tier must keep backups: set at least one of last, daily, weekly, monthly, yearly"
+            )
+        return self
+
+
+class BackupTier(Strict):
+    """A backup schedule with its retention; VMs join a tier with the `backup` tag."""
+
+    name: Name
+    schedule: str = Field(
+        pattern=r"^[A-Za-z0-9*:,./ -]{1,64}$",
+        description="systemd calendar event, e.g. `*-*-* 01:30` or `sat 02:00`.",
+    )
+    storage: str = Field(pattern=DATASTORE_PATTERN, description="Backup storage (a PBS or a directory datastore).")
+    mode: Literal["snapshot", "suspend", "stop"] = "snapshot"
+    keep: Retention
+
+
+AccessRole = Literal["vm-user", "vm-admin", "infra-admin", "security-admin"]
+"""The four roles of a virtualized estate (README, "Proxmox VE"):
+vm-user: console, power and audit on their VMs; vm-admin: manage the VMs of their projects' pools;
+infra-admin: nodes, storage, network and shared resources; security-admin: audit everything,
+change firewall and access configuration."""
+
+
+class AccessGrant(Strict):
+    """People or groups given one role, over a scope the role allows."""
+
+    role: AccessRole
+    groups: list[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")]] = Field(default_factory=list)
+    users: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]+@[A-Za-z0-9._-]+$")]] = Field(
+        default_factory=list, description="Existing users, `name@realm`; they join the role's group."
+    )
+    projects: list[str] = Field(
+        default_factory=list, description="vm-user, vm-admin: the projects (resource pools) whose VMs they get."
+    )
+    vm_groups: list[Name] = Field(default_factory=list, description="vm-user: VM groups whose VMs they get.")
+
+    @model_validator(mode="after")
+    def _someone(self) -> AccessGrant:
+        if not (self.groups or self.users):
+            raise ValueError("an access grant needs groups or users to give the role to")
+        return self
 
 
 class Defaults(Strict):
@@ -336,6 +397,8 @@ class Fleet(Strict):
     templates: list[Template] = Field(min_length=1)
     segments: list[Segment] = Field(min_length=1)
     firewalls: list[Firewall] = Field(default_factory=list)
+    backup_tiers: list[BackupTier] = Field(default_factory=list)
+    access: list[AccessGrant] = Field(default_factory=list)
     vms: list[VmGroup] = Field(default_factory=list)
 
     @property

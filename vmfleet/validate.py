@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmfleet import rules
+from vmfleet import operations, rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
@@ -48,6 +48,7 @@ def problems(
     for position, group in enumerate(fleet.vms):
         found += _vm_group_problems(fleet, position, group, is_secret, image_needs)
     found += _protected_removals(fleet, previously_protected)
+    found += operations.problems(fleet)
     return found
 
 
