@@ -122,8 +122,118 @@ PROXMOX_POOL = {
     "hosts": [{"name": "pve-01", "cpu_cores": 16, "memory_mib": 65536}],
 }
 """A Proxmox VE cluster pool the cases below break one way each (its token key is a secret)."""
+GOLD = {"name": "gold", "schedule": "*-*-* 01:30", "storage": "pbs", "keep": {"daily": 7, "weekly": 4}}
+
+
+def on_a_cluster(raw: dict[str, Any], images: Images) -> Any:
+    """Group web on the Proxmox pool, in backup tier gold, db staying on libvirt: a valid start."""
+    raw["host_pools"].append(copy.deepcopy(PROXMOX_POOL))
+    raw["backup_tiers"] = [copy.deepcopy(GOLD)]
+    raw["vms"][0]["pool"] = "pve"
+    raw["vms"][0]["tags"]["backup"] = "gold"
+    return raw
+
+
+def on_cluster(*mutations: Mutation) -> Mutation:
+    return both(on_a_cluster, *mutations)
+
 
 CASES = [
+    Bad(
+        "cluster-vm-without-backup-tier",
+        on_cluster(drop("vms", 0, "tags", "backup")),
+        "vms[0] (web).tags.backup",
+        ("every VM on a cluster belongs to a backup tier", "gold"),
+    ),
+    Bad(
+        "backup-tier-unknown",
+        on_cluster(put("vms", 0, "tags", "backup", value="platinum")),
+        "vms[0] (web).tags.backup",
+        ("not a declared backup tier",),
+        "'platinum'",
+    ),
+    Bad(
+        "no-backup-without-justification",
+        on_cluster(put("vms", 0, "tags", "backup", value="none")),
+        "vms[0] (web).tags.backup_justification",
+        ("needs this tag to say why",),
+    ),
+    Bad(
+        "backup-tier-on-libvirt",
+        on_cluster(put("vms", 1, "tags", value={"backup": "gold"})),
+        "vms[1] (db).tags.backup",
+        ("needs a Proxmox VE host pool",),
+        "'gold'",
+    ),
+    Bad(
+        "critical-on-libvirt",
+        on_cluster(put("vms", 1, "critical", value=True)),
+        "vms[1] (db).critical",
+        ("needs a Proxmox VE host pool", "HA"),
+    ),
+    Bad(
+        "backup-tier-named-none",
+        on_cluster(append("backup_tiers", item={**GOLD, "name": "none"})),
+        "backup_tiers[1] (none).name",
+        ("reserved for VMs without backups",),
+        "'none'",
+    ),
+    Bad(
+        "backup-tier-keeps-nothing",
+        on_cluster(put("backup_tiers", 0, "keep", value={})),
+        "backup_tiers[0] (gold).keep",
+        ("must keep backups",),
+    ),
+    Bad(
+        "backup-tiers-without-a-cluster",
+        put("backup_tiers", value=[GOLD]),
+        "backup_tiers",
+        ("needs a Proxmox VE host pool",),
+    ),
+    Bad(
+        "access-without-a-cluster",
+        put("access", value=[{"role": "infra-admin", "groups": ["infra"]}]),
+        "access",
+        ("needs a Proxmox VE host pool",),
+    ),
+    Bad(
+        "vm-user-without-scope",
+        on_cluster(put("access", value=[{"role": "vm-user", "groups": ["devs"]}])),
+        "access[0] (vm-user)",
+        ("needs a scope", "projects or vm_groups"),
+    ),
+    Bad(
+        "vm-admin-given-vm-groups",
+        on_cluster(put("access", value=[{"role": "vm-admin", "groups": ["ops"], "vm_groups": ["web"]}])),
+        "access[0] (vm-admin).vm_groups",
+        ("is not given by vm_groups", "use projects"),
+    ),
+    Bad(
+        "access-unknown-project",
+        on_cluster(put("access", value=[{"role": "vm-admin", "groups": ["ops"], "projects": ["billing"]}])),
+        "access[0] (vm-admin).projects[0]",
+        ("is not a project of this fleet", "tests"),
+        "'billing'",
+    ),
+    Bad(
+        "access-unknown-vm-group",
+        on_cluster(put("access", value=[{"role": "vm-user", "groups": ["devs"], "vm_groups": ["cache"]}])),
+        "access[0] (vm-user).vm_groups[0]",
+        ("is not a VM group of this fleet",),
+        "'cache'",
+    ),
+    Bad(
+        "access-for-nobody",
+        on_cluster(put("access", value=[{"role": "security-admin"}])),
+        "access[0] (security-admin)",
+        ("needs groups or users",),
+    ),
+    Bad(
+        "infra-admin-given-projects",
+        on_cluster(put("access", value=[{"role": "infra-admin", "groups": ["infra"], "projects": ["tests"]}])),
+        "access[0] (infra-admin).projects",
+        ("applies to the whole cluster",),
+    ),
     Bad(
         "platform-unknown",
         put("host_pools", 0, "platform", value="vmware"),
@@ -659,6 +769,19 @@ def plan_as_the_program_does(raw: Any, previously_protected: Sequence[str] = ())
 def test_the_catalogue_is_large_and_its_ids_unique() -> None:
     assert len(CASES) >= 40
     assert len(BY_ID) == len(CASES)
+
+
+def test_the_cluster_start_passes(images: Images) -> None:
+    """The valid start the cluster cases break one way each."""
+    raw = on_a_cluster(base(images), images)
+    raw["access"] = [
+        {"role": "vm-user", "groups": ["devs"], "vm_groups": ["web"]},
+        {"role": "vm-admin", "groups": ["ops"], "projects": ["tests"]},
+        {"role": "infra-admin", "users": ["ann@corp"]},
+        {"role": "security-admin", "groups": ["secops"]},
+    ]
+    raw["vms"][0]["critical"] = True
+    assert plan_as_the_program_does(raw).instances
 
 
 def test_the_base_declaration_passes(images: Images) -> None:

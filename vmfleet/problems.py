@@ -47,6 +47,8 @@ NAMED_SECTIONS: Final[Mapping[str, str]] = {
     "firewalls": "segment",
     "vms": "name",
     "users": "name",
+    "backup_tiers": "name",
+    "access": "role",
 }
 """List sections whose items have a name, and the key that holds it (a firewall is named by its segment)."""
 
