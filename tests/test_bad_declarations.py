@@ -125,11 +125,24 @@ PROXMOX_POOL = {
 GOLD = {"name": "gold", "schedule": "*-*-* 01:30", "storage": "pbs", "keep": {"daily": 7, "weekly": 4}}
 
 
+CLOUD_IMAGE = {
+    "name": "cloud",
+    "image_url": "https://images.example.com/cloud-2026.11.qcow2",
+    "os_family": "linux",
+    "default_size": "nano",
+    "version": "2026.11",
+    "patched": "2026-11-01",
+}
+
+
 def on_a_cluster(raw: dict[str, Any], images: Images) -> Any:
-    """Group web on the Proxmox pool, in backup tier gold, db staying on libvirt: a valid start."""
+    """Group web on the Proxmox pool from a downloaded image, in backup tier gold, db staying on
+    libvirt: a valid start."""
     raw["host_pools"].append(copy.deepcopy(PROXMOX_POOL))
+    raw["templates"].append(copy.deepcopy(CLOUD_IMAGE))
     raw["backup_tiers"] = [copy.deepcopy(GOLD)]
     raw["vms"][0]["pool"] = "pve"
+    raw["vms"][0]["template"] = "cloud"
     raw["vms"][0]["tags"]["backup"] = "gold"
     return raw
 
@@ -183,6 +196,47 @@ CASES = [
         on_cluster(put("backup_tiers", 0, "keep", value={})),
         "backup_tiers[0] (gold).keep",
         ("must keep backups",),
+    ),
+    Bad(
+        "cluster-vm-from-a-local-file",
+        on_cluster(put("vms", 0, "template", value="tiny")),
+        "templates[0] (tiny).image_path",
+        ("downloads its image itself", "image_url"),
+    ),
+    Bad(
+        "libvirt-vm-from-a-proxmox-template",
+        on_cluster(
+            append(
+                "templates",
+                item={
+                    **{k: v for k, v in CLOUD_IMAGE.items() if k != "image_url"},
+                    "name": "golden",
+                    "proxmox_vm_id": 9000,
+                    "proxmox_node": "pve-01",
+                },
+            ),
+            put("vms", 1, "template", value="golden"),
+        ),
+        "templates[2] (golden).proxmox_vm_id",
+        ("needs an image",),
+        "9000",
+    ),
+    Bad(
+        "proxmox-template-on-an-unknown-node",
+        on_cluster(
+            append(
+                "templates",
+                item={
+                    **{k: v for k, v in CLOUD_IMAGE.items() if k != "image_url"},
+                    "name": "golden",
+                    "proxmox_vm_id": 9000,
+                    "proxmox_node": "pve-09",
+                },
+            ),
+        ),
+        "templates[2] (golden).proxmox_node",
+        ("is not a node of a Proxmox VE pool",),
+        "'pve-09'",
     ),
     Bad(
         "backup-tiers-without-a-cluster",
@@ -426,7 +480,7 @@ CASES = [
         put("templates", 0, "image_url", value="https://images.example.com/tiny.qcow2"),
         "templates[0] (tiny)",
         ("give exactly one of image_path",),
-        "found both image_path '/",
+        "found image_path '/",
     ),
     Bad(
         "template-version-pattern",

@@ -16,8 +16,49 @@ CLUSTER_FEATURE = "needs a Proxmox VE host pool (platform: proxmox); libvirt hos
 
 
 def problems(fleet: Fleet) -> list[Problem]:
-    """Every mistake in backup tiers, backup tags, critical VMs and access grants."""
-    return _tier_problems(fleet) + _vm_problems(fleet) + _access_problems(fleet)
+    """Every mistake in backup tiers, backup tags, critical VMs, access grants, and templates used on a
+    platform that cannot take their image."""
+    return _tier_problems(fleet) + _vm_problems(fleet) + _access_problems(fleet) + _template_sources(fleet)
+
+
+def _template_sources(fleet: Fleet) -> list[Problem]:
+    """libvirt hosts make base volumes from a file or URL; a Proxmox cluster downloads a URL itself
+    (it cannot read a file on the machine running Pulumi) or clones an existing template VM."""
+    clustered = _clustered_pools(fleet)
+    found = []
+    for position, template in enumerate(fleet.templates):
+        pools = {group.pool for group in fleet.vms if group.template == template.name and group.count}
+        on_cluster = bool(pools & clustered)
+        on_libvirt = bool(pools - clustered)
+        here = ("templates", position)
+        if on_cluster and template.image_path is not None:
+            found.append(
+                Problem(
+                    config_path((*here, "image_path"), fleet),
+                    f"found {shown(template.image_path)}, but VMs of this template run on a Proxmox VE pool, "
+                    "which downloads its image itself: give an image_url the cluster can reach, or proxmox_vm_id",
+                )
+            )
+        if on_libvirt and template.proxmox_vm_id is not None:
+            found.append(
+                Problem(
+                    config_path((*here, "proxmox_vm_id"), fleet),
+                    f"found {template.proxmox_vm_id}, but VMs of this template run on a libvirt pool, which "
+                    "needs an image: give image_path or image_url",
+                )
+            )
+        if template.proxmox_node is not None and not any(
+            template.proxmox_node in {node.name for node in pool.hosts}
+            for pool in fleet.host_pools
+            if pool.name in clustered
+        ):
+            found.append(
+                Problem(
+                    config_path((*here, "proxmox_node"), fleet),
+                    f"{shown(template.proxmox_node)} is not a node of a Proxmox VE pool of this fleet",
+                )
+            )
+    return found
 
 
 def _clustered_pools(fleet: Fleet) -> set[str]:

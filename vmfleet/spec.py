@@ -173,17 +173,33 @@ class Template(Strict):
         "this is the only figure known before deployment.",
     )
 
+    proxmox_vm_id: int | None = Field(
+        default=None,
+        ge=100,
+        le=999_999_999,
+        description="An existing template VM on a Proxmox VE cluster to clone, instead of an image.",
+    )
+    proxmox_node: Name | None = Field(default=None, description="The node that holds proxmox_vm_id.")
+
     @model_validator(mode="after")
     def _one_image_source(self) -> Template:
-        if self.image_path is not None and self.image_url is not None:
-            raise ValueError(
-                f"found both image_path {self.image_path!r} and image_url {self.image_url!r}; "
-                "give exactly one of image_path (a local file) or image_url"
+        given = {
+            key: value
+            for key, value in (
+                ("image_path", self.image_path),
+                ("image_url", self.image_url),
+                ("proxmox_vm_id", self.proxmox_vm_id),
             )
-        if self.image_path is None and self.image_url is None:
+            if value is not None
+        }
+        if len(given) != 1:
+            found = ", ".join(f"{key} {value!r}" for key, value in given.items()) or "none of them"
             raise ValueError(
-                "found neither image_path nor image_url; give exactly one of image_path (a local file) or image_url"
+                f"found {found}; give exactly one of image_path (a local file), image_url, or proxmox_vm_id "
+                "(an existing Proxmox template VM)"
             )
+        if (self.proxmox_vm_id is None) != (self.proxmox_node is None):
+            raise ValueError("proxmox_vm_id and proxmox_node go together: the template VM and the node holding it")
         return self
 
     @property
