@@ -1,0 +1,1 @@
+"""Proxmox VE clusters through the bridged `proxmoxve` provider (bpg/terraform-provider-proxmox)."""
