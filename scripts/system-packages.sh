@@ -5,12 +5,15 @@
 #   build: gcc, pkg-config and libvirt headers for libvirt-python
 #   runtime: xsltproc (the libvirt provider runs it for xml.xslt),
 #            libvirt daemon and QEMU (the local hypervisor), qemu-utils (images), dnsmasq (DHCP)
+#   tests:   strace, unshare (util-linux) and ip (iproute2): the Proxmox provider test previews in a
+#            network namespace with only loopback and checks that nothing tried to leave it
 set -euo pipefail
 
 packages=(
   gcc pkg-config libvirt-dev python3-dev
   xsltproc
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
+  strace util-linux iproute2
 )
 
 if [ $# -gt 0 ]; then
