@@ -1,17 +1,28 @@
-"""vmfleet: the stack's fleet declaration -> checked plan -> components -> libvirt resources."""
+"""vmfleet: the stack's fleet declaration -> checked plan -> components -> each platform's resources."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pulumi
 import pulumi.runtime
 
 from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
+from components.backend import Backend
 from components.fleet import Fleet
 from components.stack_state import PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
 from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
+
+
+def libvirt_backend(prefix: str) -> Backend:
+    return LibvirtBackend(prefix, probe_domain_type=best_domain_type)
+
+
+BACKENDS: dict[str, Callable[[str], Backend]] = {"libvirt": libvirt_backend}
+"""The host pool platforms this program deploys to, each with how to make its backend for a prefix."""
 
 config = pulumi.Config()
 namespace = f"{pulumi.get_project()}:"
@@ -24,6 +35,7 @@ try:
         previously_protected=previous.protected,
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
         inspect_image=images.virtual_size,
+        platforms=BACKENDS,
     )
 except FleetDeclarationError as error:
     raise pulumi.RunError(str(error)) from None
@@ -31,7 +43,7 @@ except FleetDeclarationError as error:
 fleet = Fleet(
     "fleet",
     fleet_plan,
-    backends={"libvirt": LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=best_domain_type)},
+    backends={platform: make(fleet_plan.fleet.prefix) for platform, make in BACKENDS.items()},
     password_hash=config.require_secret,
 )
 pulumi.export("inventory", fleet.inventory)
