@@ -9,6 +9,7 @@ import pulumi.runtime
 
 from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
+from backends.proxmox.adapter import ProxmoxBackend
 from components.backend import Backend
 from components.fleet import Fleet
 from components.stack_state import PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
@@ -16,15 +17,20 @@ from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
 
+config = pulumi.Config()
+
 
 def libvirt_backend(prefix: str) -> Backend:
     return LibvirtBackend(prefix, probe_domain_type=best_domain_type)
 
 
-BACKENDS: dict[str, Callable[[str], Backend]] = {"libvirt": libvirt_backend}
+def proxmox_backend(prefix: str) -> Backend:
+    return ProxmoxBackend(prefix, secret=config.require_secret)
+
+
+BACKENDS: dict[str, Callable[[str], Backend]] = {"libvirt": libvirt_backend, "proxmox": proxmox_backend}
 """The host pool platforms this program deploys to, each with how to make its backend for a prefix."""
 
-config = pulumi.Config()
 namespace = f"{pulumi.get_project()}:"
 previous = previous_deployment()
 try:
@@ -35,7 +41,6 @@ try:
         previously_protected=previous.protected,
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
         inspect_image=images.virtual_size,
-        platforms=BACKENDS,
     )
 except FleetDeclarationError as error:
     raise pulumi.RunError(str(error)) from None

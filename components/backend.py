@@ -42,7 +42,8 @@ class ImageHandle:
     image_id: pulumi.Output[str]
     image_format: str
     """How the image is stored: qcow2 or raw."""
-    resource: pulumi.Resource
+    resource: pulumi.Resource | None
+    """What was made for it; None when the platform already has it (an existing template VM)."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class NetworkHandle:
     network_name: str
     network_id: pulumi.Output[str]
     """The backend's id of this network; it changes when the network is replaced."""
-    resource: pulumi.Resource
+    resource: pulumi.Resource | None
+    """What was made for it; None when a segment is only a tag on NICs (a VLAN on a cluster bridge)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class VmRequest:
     metadata: str
     user_data: pulumi.Input[str]
     meta_data: str
+    password_hashes: Mapping[str, pulumi.Output[str]]
+    """User name -> the (secret) password hash cloud-init sets, for platforms that take them apart."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class TaggedVm(pulumi.ComponentResource):
             metadata=metadata.encode(metadata.document(vm, template, host.name)),
             user_data=user_data,
             meta_data=cloudinit.meta_data(f"{vm.name}-{template.version}", hostname),
+            password_hashes=password_hashes,
         )
         created = host.backend.virtual_machine(request, parent=self)
         self.vm_id = created.vm_id

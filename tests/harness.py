@@ -48,14 +48,22 @@ def is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_SIGNATURE) == SECRET_MARK
 
 
+PROXMOX_VM = "proxmoxve:index/vmLegacy:VmLegacy"
+
+
 class _FleetMocks(pulumi.runtime.Mocks):
     def __init__(self, previous_outputs: dict[str, Any] | None) -> None:
         self.previous_outputs = previous_outputs
         self.invokes: list[str] = []
+        self.next_vm_id = 99
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
         state.setdefault("name", args.name)
+        if args.typ == PROXMOX_VM and "vmId" not in state:
+            # Proxmox gives a VM the next free id; the mocks count from 100 as the cluster does.
+            self.next_vm_id += 1
+            state["vmId"] = self.next_vm_id
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:

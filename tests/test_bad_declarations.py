@@ -887,16 +887,3 @@ def test_the_program_registers_nothing_and_shows_no_traceback(case_id: str, imag
     assert f"  - {case.path}: " in text
     assert "Traceback" not in text and 'File "' not in text
     assert last_registrations() == [], "refused before the first resource registers"
-
-
-def test_the_program_checks_a_proxmox_pool_and_refuses_to_deploy_it_yet(images: Images) -> None:
-    """The declaration of a Proxmox pool is checked like any other; the program has no backend for it
-    yet, and says so before anything registers."""
-    raw = on_a_cluster(base(images), images)
-    assert plan_as_the_program_does(raw).instances, "the declaration itself is valid"
-    with pytest.raises(pulumi.RunError) as caught:
-        run_program(raw, keep_image_paths=True, secrets={"pve-token": "vmfleet@pve!ci=00000000"})
-    text = str(caught.value)
-    assert "host_pools[1] (pve).platform: found 'proxmox'; this version of vmfleet deploys to libvirt" in text
-    assert "Traceback" not in text
-    assert last_registrations() == []

@@ -54,7 +54,6 @@ def plan(
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
     previously_protected: Collection[str] = (),
-    platforms: Collection[str] | None = None,
 ) -> FleetPlan:
     """Parse, check and place; raises FleetDeclarationError before anything is deployed.
 
@@ -64,11 +63,10 @@ def plan(
     the program passes it, and without it `min_disk_gib` is trusted and no file is read).
     `previously_protected`: names of the VMs the last deployment made with `protect` (its
     `FleetPlan.protected`); the plan must keep every one of them, since Pulumi refuses to delete a
-    protected resource, and the problem says how to remove them in two runs. `platforms`: the host
-    pool platforms the caller has a backend for (None: any); a pool on another is a problem.
+    protected resource, and the problem says how to remove them in two runs.
     """
     fleet = parse(raw, source)
-    found = validate.problems(fleet, is_secret, inspect_image, previously_protected, platforms)
+    found = validate.problems(fleet, is_secret, inspect_image, previously_protected)
     if found:
         raise FleetDeclarationError(found, source)
     instances = expand(fleet)

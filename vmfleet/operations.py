@@ -91,6 +91,8 @@ def _vm_problems(fleet: Fleet) -> list[Problem]:
         here = ("vms", position)
         if group.critical and group.pool not in clustered:
             found.append(Problem(config_path((*here, "critical"), fleet), CLUSTER_FEATURE.format(feature="HA")))
+        if group.pool in clustered:
+            found += _cluster_cloud_init(fleet, position)
         if group.pool not in clustered:
             if tier is not None:
                 found.append(
@@ -125,6 +127,31 @@ def _vm_problems(fleet: Fleet) -> list[Problem]:
                     f"{', '.join(sorted(tiers)) or 'none'} (or {rules.NO_BACKUP!r} with a justification)",
                 )
             )
+    return found
+
+
+def _cluster_cloud_init(fleet: Fleet, position: int) -> list[Problem]:
+    """Proxmox VE's cloud-init sets one user (keys, password hash) and DHCP; packages and commands
+    need a user-data snippet uploaded to the nodes over SSH, which vmfleet does not do."""
+    config = fleet.vms[position].cloud_init
+    found = []
+    here = ("vms", position, "cloud_init")
+    for key, value in (("packages", config.packages), ("run", config.run)):
+        if value:
+            found.append(
+                Problem(
+                    config_path((*here, key), fleet),
+                    f"found {shown(value)}; on a Proxmox VE pool cloud-init sets one user and the network only: "
+                    "bake packages and commands into the template's image",
+                )
+            )
+    if len(config.users) > 1:
+        found.append(
+            Problem(
+                config_path((*here, "users"), fleet),
+                f"found {len(config.users)} users; on a Proxmox VE pool cloud-init sets one user: keep one",
+            )
+        )
     return found
 
 

@@ -26,7 +26,6 @@ def problems(
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
     previously_protected: Collection[str] = (),
-    platforms: Collection[str] | None = None,
 ) -> list[Problem]:
     """Every semantic mistake in `fleet`.
 
@@ -39,7 +38,7 @@ def problems(
     """
     found: list[Problem] = []
     found += _duplicates(fleet)
-    found += _pool_problems(fleet, is_secret, platforms)
+    found += _pool_problems(fleet, is_secret)
     image_problems, image_needs = _template_images(fleet, inspect_image)
     found += _template_problems(fleet)
     found += image_problems
@@ -53,22 +52,10 @@ def problems(
     return found
 
 
-def _pool_problems(
-    fleet: Fleet, is_secret: Callable[[str], bool] | None, platforms: Collection[str] | None
-) -> list[Problem]:
-    """Each pool is on a platform the program deploys to; a Proxmox cluster's API token is read from a
-    secret stack config key, never a plain one."""
+def _pool_problems(fleet: Fleet, is_secret: Callable[[str], bool] | None) -> list[Problem]:
+    """A Proxmox cluster's API token is read from a secret stack config key, never a plain one."""
     found = []
     for position, pool in enumerate(fleet.host_pools):
-        if platforms is not None and pool.platform not in platforms:
-            found.append(
-                Problem(
-                    config_path(("host_pools", position, "platform"), fleet),
-                    f"found {shown(pool.platform)}; this version of vmfleet deploys to "
-                    f"{', '.join(sorted(platforms))} host pools only (the Proxmox VE backend is being built: "
-                    "the declaration is checked, nothing is deployed to it yet)",
-                )
-            )
         if not isinstance(pool, ProxmoxPool) or is_secret is None:
             continue
         key = pool.proxmox.api_token_secret

@@ -1,0 +1,292 @@
+"""The Proxmox VE backend: host pools as clusters, nodes as hosts, VMs as clones of template VMs.
+
+One `proxmoxve.Provider` per cluster (its API endpoint and token; the token is read from a secret
+stack config key and stays a secret). Per node that needs them: the template's cloud image
+downloaded into the image datastore (`download.File`, content type `import`) and a template VM
+made from it, unless the template names an existing template VM. Per VM: a clone of its template
+on its node (linked or full, as the cluster declares), sized from the catalog, its NICs on the
+cluster's VLAN-aware bridge tagged with each segment's VLAN and with the firewall flag on firewalled
+segments, cloud-init (user, keys, password hash, DHCP), the full tag document as its description,
+the mandatory tags as Proxmox tags, and its project's resource pool. Per cluster: a security group
+per firewalled segment, an IP set per segment a rule names as its peer, and a resource pool per
+project.
+
+Clones of one template on one node take the template's lock: the provider's `clone.retries` makes
+Proxmox retry a clone that finds the lock taken (`CLONE_RETRIES`), so clones are not serialised.
+
+Classes and tokens are those of pulumi-proxmoxve 8.3.0 (`proxmoxve:index/vmLegacy:VmLegacy` and so
+on; `scripts/sdk_tokens.py` checks the provider built here serves every one). `VmLegacy` is the
+provider's current VM resource: its non-legacy `Vm` is an experimental proof of concept without
+disks, NICs or cloning (../shared/reference/providers.md, section B).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pulumi
+import pulumi_proxmoxve as proxmox
+
+from backends.proxmox import firewall_rules, names
+from backends.proxmox.proxmox_tags import proxmox_tags
+from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
+from vmfleet.spec import Firewall, HostPool, Node, ProxmoxCluster, ProxmoxPool, Segment, Template
+
+CLONE_RETRIES = 5
+"""How often Proxmox retries a clone that finds its template locked by another clone."""
+
+SecretLookup = Callable[[str], pulumi.Output[str]]
+"""Reads a secret stack config key (`pulumi.Config().require_secret`)."""
+
+
+class ProxmoxBackend:
+    """Creates Proxmox VE resources for the components; every name starts with `prefix`."""
+
+    def __init__(self, prefix: str, secret: SecretLookup) -> None:
+        self.prefix = prefix
+        self.secret = secret
+        self._clusters: dict[str, ProxmoxCluster] = {}
+        self._providers: dict[str, proxmox.Provider] = {}
+        self._pool_of_node: dict[str, str] = {}
+        self._groups: dict[tuple[str, str], FilterHandle] = {}
+        self._ip_sets: dict[tuple[str, str], proxmox.firewall.IpsetLegacy] = {}
+        self._firewalls: dict[str, Firewall] = {}
+        self._resource_pools: dict[tuple[str, str], proxmox.PoolLegacy] = {}
+        self._vlans: dict[str, int | None] = {}
+
+    # ---------------------------------------------------------------------------------- hosts
+    def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
+        if not isinstance(pool, ProxmoxPool):
+            raise TypeError(f"host pool {pool.name} is not a Proxmox VE cluster ({pool.platform})")
+        cluster = pool.proxmox
+        if pool.name not in self._providers:
+            self._clusters[pool.name] = cluster
+            self._providers[pool.name] = proxmox.Provider(
+                f"{self.prefix}-{pool.name}",
+                endpoint=cluster.endpoint,
+                api_token=self.secret(cluster.api_token_secret),
+                insecure=cluster.insecure,
+                opts=pulumi.ResourceOptions(parent=parent),
+            )
+        self._pool_of_node[host.name] = pool.name
+        return HostHandle(
+            name=host.name,
+            pool=pool.name,
+            backend=self,
+            address=f"{cluster.endpoint.rstrip('/')}/nodes/{host.name}",
+            provider=self._providers[pool.name],
+            storage=pulumi.Output.from_input(cluster.datastore),
+            domain_type="kvm",
+        )
+
+    def _on(self, host: HostHandle, parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, provider=host.provider, **options)
+
+    # ------------------------------------------------------------------------------ templates
+    def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle:
+        if template.proxmox_vm_id is not None:
+            return ImageHandle(
+                template=template.name,
+                host=host.name,
+                image_id=pulumi.Output.from_input(str(template.proxmox_vm_id)),
+                image_format=template.image_format,
+                resource=None,
+            )
+        cluster = self._clusters[host.pool]
+        image = proxmox.download.File(
+            f"{self.prefix}-{host.name}-{template.name}-image",
+            node_name=host.name,
+            datastore_id=cluster.image_datastore,
+            content_type="import",
+            url=template.image_url,
+            file_name=names.image_file(self.prefix, template.name, template.version),
+            opts=self._on(host, parent),
+        )
+        template_vm = proxmox.VmLegacy(
+            f"{self.prefix}-{host.name}-{template.name}",
+            node_name=host.name,
+            name=names.template_vm(self.prefix, template.name, template.version),
+            description=f"vmfleet template {template.name} {template.version} (patched {template.patched})",
+            template=True,
+            started=False,
+            on_boot=False,
+            disks=[
+                proxmox.VmLegacyDiskArgs(
+                    interface="scsi0",
+                    datastore_id=cluster.datastore,
+                    import_from=image.id,
+                    size=template.min_disk_gib,
+                )
+            ],
+            serial_devices=[proxmox.VmLegacySerialDeviceArgs(device="socket")],
+            opts=self._on(host, parent),
+        )
+        return ImageHandle(
+            template=template.name,
+            host=host.name,
+            image_id=template_vm.vm_id.apply(str),
+            image_format=template.image_format,
+            resource=template_vm,
+        )
+
+    # ------------------------------------------------------------------------------- segments
+    def segment_network(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle:
+        """A segment is a VLAN on the cluster's bridge: nothing to create, the NICs carry the tag."""
+        bridge = self._clusters[host.pool].bridge
+        self._vlans[segment.name] = segment.vlan
+        return NetworkHandle(
+            segment=segment.name,
+            host=host.name,
+            network_name=bridge,
+            network_id=pulumi.Output.from_input(f"{bridge}/{segment.vlan or 'untagged'}"),
+            resource=None,
+        )
+
+    # ------------------------------------------------------------------------------ firewalls
+    def firewall_filter(
+        self,
+        firewall: Firewall,
+        segment_cidrs: Mapping[str, ipaddress.IPv4Network],
+        host: HostHandle,
+        parent: pulumi.Resource,
+    ) -> FilterHandle:
+        """The segment's security group, once per cluster, and IP sets for the segments it names."""
+        self._firewalls[firewall.segment] = firewall
+        key = (host.pool, firewall.segment)
+        if key not in self._groups:
+            segments = sorted(segment_cidrs)
+            for peer in firewall_rules.peer_segments([firewall], segments):
+                self._ip_set(host, peer, segment_cidrs[peer], parent)
+            name = names.security_group(self.prefix, firewall.segment)
+            group = proxmox.cluster.firewall.security.GroupLegacy(
+                f"{self.prefix}-{host.pool}-{firewall.segment}-group",
+                name=name,
+                comment=f"vmfleet {self.prefix}: segment {firewall.segment}",
+                rules=[
+                    proxmox.cluster.firewall.security.GroupLegacyRuleArgs(**rule)
+                    for rule in firewall_rules.group_rules(self.prefix, firewall, segments)
+                ],
+                opts=self._on(host, parent),
+            )
+            self._groups[key] = FilterHandle(segment=firewall.segment, host=host.name, filter_name=name, resource=group)
+        handle = self._groups[key]
+        return FilterHandle(
+            segment=handle.segment, host=host.name, filter_name=handle.filter_name, resource=handle.resource
+        )
+
+    def _ip_set(
+        self, host: HostHandle, segment: str, cidr: ipaddress.IPv4Network, parent: pulumi.Resource
+    ) -> proxmox.firewall.IpsetLegacy:
+        key = (host.pool, segment)
+        if key not in self._ip_sets:
+            self._ip_sets[key] = proxmox.firewall.IpsetLegacy(
+                f"{self.prefix}-{host.pool}-{segment}-ipset",
+                name=names.ip_set(self.prefix, segment),
+                comment=f"vmfleet {self.prefix}: segment {segment}",
+                cidrs=[proxmox.firewall.IpsetLegacyCidrArgs(name=str(cidr))],
+                opts=self._on(host, parent),
+            )
+        return self._ip_sets[key]
+
+    # ------------------------------------------------------------------------------------ VMs
+    def _resource_pool(self, host: HostHandle, project: str, parent: pulumi.Resource) -> proxmox.PoolLegacy:
+        key = (host.pool, project)
+        if key not in self._resource_pools:
+            self._resource_pools[key] = proxmox.PoolLegacy(
+                f"{self.prefix}-{host.pool}-{project}-pool",
+                pool_id=names.resource_pool(self.prefix, project),
+                comment=f"vmfleet {self.prefix}: VMs of project {project}",
+                opts=self._on(host, parent),
+            )
+        return self._resource_pools[key]
+
+    def virtual_machine(self, request: VmRequest, parent: pulumi.Resource) -> VmHandle:
+        vm, host = request.vm, request.host
+        cluster = self._clusters[host.pool]
+        project = vm.tags.get("project", "unassigned")
+        resource_pool = self._resource_pool(host, project, parent)
+        firewalled = [network.segment in request.filters for network in request.networks]
+        machine = proxmox.VmLegacy(
+            f"{self.prefix}-{vm.name}",
+            node_name=host.name,
+            name=names.vm(self.prefix, vm.name),
+            description=request.metadata,
+            tags=proxmox_tags(vm.tags),
+            pool_id=resource_pool.pool_id,
+            clone=proxmox.VmLegacyCloneArgs(
+                vm_id=request.image.image_id.apply(int),
+                full=cluster.clone == "full",
+                retries=CLONE_RETRIES,
+            ),
+            cpu=proxmox.VmLegacyCpuArgs(cores=vm.vcpus, sockets=1),
+            memory=proxmox.VmLegacyMemoryArgs(dedicated=vm.memory_mib),
+            disks=[proxmox.VmLegacyDiskArgs(interface="scsi0", datastore_id=cluster.datastore, size=vm.disk_gib)],
+            network_devices=[
+                proxmox.VmLegacyNetworkDeviceArgs(
+                    bridge=cluster.bridge,
+                    vlan_id=self._vlans[network.segment],
+                    firewall=on_firewall,
+                )
+                for network, on_firewall in zip(request.networks, firewalled, strict=True)
+            ],
+            initialization=self._cloud_init(request, cluster),
+            on_boot=vm.autostart,
+            started=True,
+            stop_on_destroy=True,
+            opts=self._on(host, parent, protect=vm.protect),
+        )
+        if request.filters:
+            policies = firewall_rules.vm_policies({segment: self._firewalls[segment] for segment in request.filters})
+            proxmox.firewall.OptionsLegacy(
+                f"{self.prefix}-{vm.name}-firewall",
+                node_name=host.name,
+                vm_id=machine.vm_id,
+                enabled=True,
+                dhcp=True,
+                input_policy=policies.input_policy,
+                output_policy=policies.output_policy,
+                opts=self._on(host, parent),
+            )
+            proxmox.firewall.RulesLegacy(
+                f"{self.prefix}-{vm.name}-rules",
+                node_name=host.name,
+                vm_id=machine.vm_id,
+                rules=[
+                    proxmox.firewall.RulesLegacyRuleArgs(
+                        security_group=request.filters[network.segment].filter_name, iface=f"net{position}"
+                    )
+                    for position, network in enumerate(request.networks)
+                    if network.segment in request.filters
+                ],
+                opts=self._on(host, parent, depends_on=[handle.resource for handle in request.filters.values()]),
+            )
+        return VmHandle(name=vm.name, host=host.name, vm_id=machine.vm_id.apply(str), resource=machine)
+
+    @staticmethod
+    def _cloud_init(request: VmRequest, cluster: ProxmoxCluster) -> proxmox.VmLegacyInitializationArgs:
+        """Proxmox's own cloud-init: one user with keys and password hash, DHCP on every NIC.
+
+        Packages and commands need a user-data snippet uploaded over SSH, which this backend does not
+        do; validation refuses them on Proxmox pools (vmfleet/operations.py).
+        """
+        users = request.vm.cloud_init.users
+        account = None
+        if users:
+            user = users[0]
+            account = proxmox.VmLegacyInitializationUserAccountArgs(
+                username=user.name,
+                keys=list(user.ssh_authorized_keys),
+                password=request.password_hashes.get(user.name),
+            )
+        return proxmox.VmLegacyInitializationArgs(
+            datastore_id=cluster.datastore,
+            ip_configs=[
+                proxmox.VmLegacyInitializationIpConfigArgs(
+                    ipv4=proxmox.VmLegacyInitializationIpConfigIpv4Args(address="dhcp")
+                )
+                for _ in request.networks
+            ],
+            user_account=account,
+        )

@@ -1,0 +1,38 @@
+"""Names of what the Proxmox backend creates on a cluster; all start with the stack's prefix."""
+
+from __future__ import annotations
+
+import hashlib
+
+SECURITY_GROUP_LENGTH = 18
+"""Security group names are kept this short: Proxmox refuses long ones."""
+
+
+def vm(prefix: str, vm_name: str) -> str:
+    return f"{prefix}-{vm_name}"
+
+
+def template_vm(prefix: str, template: str, version: str) -> str:
+    return f"{prefix}-{template}-{version}"
+
+
+def image_file(prefix: str, template: str, version: str) -> str:
+    """A downloaded cloud image in the image datastore (content type `import` wants .qcow2/.raw/.img)."""
+    return f"{prefix}-{template}-{version}.qcow2"
+
+
+def resource_pool(prefix: str, project: str) -> str:
+    return f"{prefix}-{project}"
+
+
+def security_group(prefix: str, segment: str) -> str:
+    """`<prefix>-<segment>`, or a digest of it when that is longer than a security group name may be."""
+    name = f"{prefix}-{segment}"
+    if len(name) <= SECURITY_GROUP_LENGTH:
+        return name
+    return "vf" + hashlib.sha256(name.encode()).hexdigest()[: SECURITY_GROUP_LENGTH - 2]
+
+
+def ip_set(prefix: str, segment: str) -> str:
+    """The IP set that stands for a segment's range in firewall rules (`+<name>`)."""
+    return f"{prefix}-{segment}"

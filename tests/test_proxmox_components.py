@@ -1,0 +1,176 @@
+"""The Proxmox VE backend under Pulumi mocks, through the real `__main__.py`: what each VM, template,
+segment and firewall becomes on a cluster, with the key properties of each."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from tests.declarations import valid
+from tests.harness import Built, is_secret, run_program
+from vmfleet import metadata
+
+VM = "proxmoxve:index/vmLegacy:VmLegacy"
+PROVIDER = "pulumi:providers:proxmoxve"
+TOKEN = "vmfleet@pve!ci=6a0f5f0c-0000-4000-8000-000000000000"
+ENDPOINT = "https://pve-01.dc1.example.com:8006/"
+
+
+def cluster_fleet() -> dict[str, Any]:
+    """web (2) and db (1) on a two-node cluster; db on VLAN 12 (firewalled) and web; web peers db."""
+    raw = valid()
+    raw["host_pools"] = [
+        {
+            "name": "pve",
+            "platform": "proxmox",
+            "cpu_overcommit": 2.0,
+            "proxmox": {"endpoint": ENDPOINT, "api_token_secret": "pve-token", "clone": "linked"},
+            "hosts": [
+                {"name": "pve-01", "cpu_cores": 2, "memory_mib": 2048},
+                {"name": "pve-02", "cpu_cores": 2, "memory_mib": 2048},
+            ],
+        }
+    ]
+    raw["templates"] = [
+        {
+            "name": "cloud",
+            "image_url": "https://images.example.com/cloud-2026.11.qcow2",
+            "os_family": "linux",
+            "default_size": "nano",
+            "version": "2026.11",
+            "patched": "2026-11-01",
+            "min_disk_gib": 1,
+        }
+    ]
+    raw["backup_tiers"] = [{"name": "gold", "schedule": "*-*-* 01:30", "storage": "pbs", "keep": {"daily": 7}}]
+    raw["defaults"]["tags"]["backup"] = "gold"
+    for group in raw["vms"]:
+        group["pool"] = "pve"
+        group["template"] = "cloud"
+    raw["vms"][1]["protect"] = True
+    raw["vms"][1]["cloud_init"] = {
+        "users": [{"name": "ops", "ssh_authorized_keys": ["ssh-ed25519 AAAA ops"], "password_secret": "ops-pw"}]
+    }
+    return raw
+
+
+@pytest.fixture(scope="module")
+def built() -> Built:
+    return run_program(cluster_fleet(), secrets={"pve-token": TOKEN, "ops-pw": "$6$hash-of-ops"})
+
+
+def vms(built: Built) -> dict[str, Any]:
+    return {r.name: r for r in built.of_type(VM) if not r.inputs.get("template")}
+
+
+def test_one_provider_per_cluster_with_the_token_as_a_secret(built: Built) -> None:
+    providers = built.of_type(PROVIDER)
+    assert [p.name for p in providers] == ["test-pve"]
+    assert providers[0].inputs["endpoint"] == ENDPOINT
+    assert is_secret(providers[0].inputs["apiToken"]), "the API token reaches the engine as a secret"
+    assert providers[0].inputs["apiToken"]["value"] == TOKEN
+
+
+def test_a_template_is_a_downloaded_image_and_a_template_vm_per_node_that_uses_it(built: Built) -> None:
+    images = built.of_type("proxmoxve:download/file:File")
+    templates = [r for r in built.of_type(VM) if r.inputs.get("template")]
+    nodes = {vm.inputs["nodeName"] for vm in vms(built).values()}
+    assert {image.inputs["nodeName"] for image in images} == nodes == {t.inputs["nodeName"] for t in templates}
+    image = images[0]
+    assert image.inputs["url"] == "https://images.example.com/cloud-2026.11.qcow2"
+    assert image.inputs["contentType"] == "import" and image.inputs["datastoreId"] == "local"
+    template = templates[0]
+    assert template.inputs["name"] == "test-cloud-2026.11"
+    assert template.inputs["started"] is False
+    assert template.inputs["disks"][0]["importFrom"].endswith("-image-id"), "made from the downloaded image"
+
+
+def test_a_vm_is_a_clone_of_its_nodes_template_sized_from_the_catalog(built: Built) -> None:
+    machines = vms(built)
+    db = machines["test-db-01"]
+    templates = {t.inputs["nodeName"]: t for t in built.of_type(VM) if t.inputs.get("template")}
+    assert db.inputs["clone"]["full"] is False, "linked clones, as the cluster declares"
+    assert db.inputs["clone"]["retries"] >= 3, "clones of one template retry on its lock"
+    assert db.inputs["clone"]["vmId"] >= 100
+    assert templates[db.inputs["nodeName"]].urn in db.dependencies
+    assert db.inputs["cpu"] == {"cores": 1, "sockets": 1}
+    assert db.inputs["memory"] == {"dedicated": 256}
+    assert db.inputs["disks"] == [{"interface": "scsi0", "datastoreId": "local-lvm", "size": 2}]
+    assert db.inputs["started"] is True and db.inputs["onBoot"] is True
+    assert db.protect and not machines["test-web-01"].protect
+
+
+def test_nics_are_tagged_with_their_segments_vlan_and_filtered_where_firewalled(built: Built) -> None:
+    nics = vms(built)["test-db-01"].inputs["networkDevices"]
+    assert nics == [
+        {"bridge": "vmbr0", "vlanId": 12, "firewall": True},  # db, VLAN 12
+        {"bridge": "vmbr0", "firewall": True},  # web, untagged
+    ]
+
+
+def test_description_holds_the_tag_document_and_tags_the_mandatory_ones(built: Built) -> None:
+    db = vms(built)["test-db-01"]
+    document = metadata.parse(db.inputs["description"])
+    assert document is not None and document["vm"] == "db-01" and document["tags"]["backup"] == "gold"
+    assert db.inputs["tags"] == sorted(db.inputs["tags"])
+    assert "owner.owner_example.com" in db.inputs["tags"] and "backup.gold" in db.inputs["tags"]
+
+
+def test_every_vm_is_in_its_projects_resource_pool(built: Built) -> None:
+    pools = built.of_type("proxmoxve:index/poolLegacy:PoolLegacy")
+    assert [pool.inputs["poolId"] for pool in pools] == ["test-tests"]
+    assert {vm.inputs["poolId"] for vm in vms(built).values()} == {"test-tests"}
+
+
+def test_firewall_is_a_security_group_per_segment_ip_sets_for_peers_and_vm_options(built: Built) -> None:
+    groups = {g.inputs["name"]: g for g in built.of_type("proxmoxve:cluster/firewall/security/groupLegacy:GroupLegacy")}
+    assert set(groups) == {"test-web", "test-db"}, "once per cluster, not per node"
+    assert groups["test-db"].inputs["rules"] == [
+        {"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "5432", "source": "+test-web"}
+    ]
+    assert groups["test-web"].inputs["rules"] == [{"type": "in", "action": "ACCEPT", "proto": "tcp", "dport": "80,443"}]
+    ipsets = built.of_type("proxmoxve:firewall/ipsetLegacy:IpsetLegacy")
+    assert [(s.inputs["name"], s.inputs["cidrs"]) for s in ipsets] == [("test-web", [{"name": "10.99.1.0/24"}])]
+    options = built.named("test-db-01-firewall")
+    assert options.inputs["inputPolicy"] == "DROP" and options.inputs["outputPolicy"] == "ACCEPT"
+    assert options.inputs["dhcp"] is True and options.inputs["enabled"] is True
+    rules = built.named("test-db-01-rules").inputs["rules"]
+    assert rules == [{"securityGroup": "test-db", "iface": "net0"}, {"securityGroup": "test-web", "iface": "net1"}]
+
+
+def test_cloud_init_sets_the_user_with_its_secret_password_and_dhcp(built: Built) -> None:
+    init = vms(built)["test-db-01"].inputs["initialization"]
+    assert is_secret(init), "the block holding the password hash reaches the engine as a secret"
+    init = init["value"]
+    assert init["ipConfigs"] == [{"ipv4": {"address": "dhcp"}}, {"ipv4": {"address": "dhcp"}}]
+    account = init["userAccount"]
+    assert account == {"username": "ops", "keys": ["ssh-ed25519 AAAA ops"], "password": "$6$hash-of-ops"}
+    assert not is_secret(vms(built)["test-web-01"].inputs["initialization"]), "no password, nothing to hide"
+
+
+def test_an_existing_template_vm_is_cloned_without_a_download() -> None:
+    raw = cluster_fleet()
+    raw["templates"][0] = {
+        **{k: v for k, v in raw["templates"][0].items() if k != "image_url"},
+        "proxmox_vm_id": 9000,
+        "proxmox_node": "pve-01",
+    }
+    built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    assert built.of_type("proxmoxve:download/file:File") == []
+    assert {vm.inputs["clone"]["vmId"] for vm in vms(built).values()} == {9000}
+
+
+def test_libvirt_and_proxmox_pools_in_one_fleet_each_get_their_own_resources() -> None:
+    raw = cluster_fleet()
+    libvirt_pool = copy.deepcopy(valid()["host_pools"][0])
+    raw["host_pools"].append(libvirt_pool)
+    raw["templates"].append(valid()["templates"][0])
+    raw["vms"][0]["pool"], raw["vms"][0]["template"] = libvirt_pool["name"], "tiny"
+    raw["vms"][0]["tags"] = {"role": "frontend"}
+    raw["defaults"]["tags"].pop("backup")
+    raw["vms"][1]["tags"] = {"backup": "gold"}
+    built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    assert {d.inputs["name"] for d in built.of_type("libvirt:index/domain:Domain")} == {"test-web-01", "test-web-02"}
+    assert set(vms(built)) == {"test-db-01"}
