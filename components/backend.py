@@ -10,12 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pulumi
 
 from vmfleet.plan import VmInstance
-from vmfleet.spec import Firewall, HostPool, Node, Segment, Template
+from vmfleet.spec import AccessGrant, BackupTier, Firewall, HostPool, Node, Segment, Template
 
 
 @dataclass(frozen=True)
@@ -113,3 +113,27 @@ class Backend(Protocol):
     ) -> FilterHandle: ...
 
     def virtual_machine(self, request: VmRequest, parent: pulumi.Resource) -> VmHandle: ...
+
+
+@runtime_checkable
+class ClusterServices(Protocol):
+    """What a clustered platform (Proxmox VE) adds for the VMs it runs: scheduled backups, high
+    availability and access control. A backend without them (libvirt) does not implement this, and
+    validation keeps such declarations off its pools (vmfleet/operations.py)."""
+
+    def backup_job(self, tier: BackupTier, pool: str, vms: Sequence[VmHandle], parent: pulumi.Resource) -> None:
+        """Back up `vms` of host pool `pool` on the tier's schedule, keeping what its retention says."""
+
+    def high_availability(self, vm: VmHandle, host: HostHandle, parent: pulumi.Resource) -> None:
+        """Have the cluster restart `vm` on another node when `host` fails, preferring `host`."""
+
+    def access_grant(
+        self,
+        grant: AccessGrant,
+        pool: str,
+        projects: Sequence[str],
+        vms: Sequence[VmHandle],
+        parent: pulumi.Resource,
+    ) -> None:
+        """Give the grant's groups and users its role on host pool `pool`: over the resource pools of
+        `projects`, over `vms`, or over the whole cluster when its role has no scope."""

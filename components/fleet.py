@@ -7,12 +7,15 @@ from typing import Any, Optional
 
 import pulumi
 
-from components.backend import Backend, HostHandle
+from components.access_grant import AccessGrant
+from components.backend import Backend, ClusterServices, HostHandle, VmHandle
+from components.backup_tier import BackupTier
 from components.firewall import Firewall
 from components.host_pool import HostPool
 from components.network_segment import NetworkSegment
 from components.tagged_vm import TaggedVm
 from components.vm_template import VmTemplate
+from vmfleet import rules
 from vmfleet.load import FleetPlan
 
 
@@ -103,6 +106,26 @@ class Fleet(pulumi.ComponentResource):
                 },
                 child,
             )
+
+        cluster_services = {
+            handle.pool: handle.backend for handle in hosts.values() if isinstance(handle.backend, ClusterServices)
+        }
+        for tier in fleet.backup_tiers:
+            members: dict[str, list[VmHandle]] = {}
+            for vm in plan.instances:
+                if vm.tags.get(rules.BACKUP_TAG) == tier.name:
+                    members.setdefault(vm.pool, []).append(self.vms[vm.name].handle)
+            if members:
+                BackupTier(f"{name}-{tier.name}-backup", tier, members, cluster_services, child)
+        for position, grant in enumerate(fleet.access):
+            scope: dict[str, tuple[list[str], list[VmHandle]]] = {}
+            for pool_name in cluster_services:
+                on_pool = [vm for vm in plan.instances if vm.pool == pool_name]
+                projects = sorted({vm.tags.get("project", "") for vm in on_pool} & set(grant.projects))
+                vms = [self.vms[vm.name].handle for vm in on_pool if vm.group in grant.vm_groups]
+                if projects or vms or not (grant.projects or grant.vm_groups):
+                    scope[pool_name] = (projects, vms)
+            AccessGrant(f"{name}-access-{position}-{grant.role}", grant, scope, cluster_services, child)
 
         self.inventory = {
             vm.name: {

@@ -7,7 +7,15 @@ from typing import Optional
 
 import pulumi
 
-from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmRequest
+from components.backend import (
+    ClusterServices,
+    FilterHandle,
+    HostHandle,
+    ImageHandle,
+    NetworkHandle,
+    VmHandle,
+    VmRequest,
+)
 from vmfleet import cloudinit, metadata
 from vmfleet.plan import VmInstance
 from vmfleet.spec import Template
@@ -22,6 +30,8 @@ class TaggedVm(pulumi.ComponentResource):
     """The host the VM runs on."""
     tags: dict[str, str]
     """The VM's tags after stack defaults were applied."""
+    handle: VmHandle
+    """What the backend made: its id and the resource that is the VM."""
 
     def __init__(
         self,
@@ -58,6 +68,11 @@ class TaggedVm(pulumi.ComponentResource):
             password_hashes=password_hashes,
         )
         created = host.backend.virtual_machine(request, parent=self)
+        if vm.critical:
+            if not isinstance(host.backend, ClusterServices):
+                raise TypeError(f"VM {vm.name} is critical but host pool {host.pool} has no high availability")
+            host.backend.high_availability(created, host, parent=self)
+        self.handle = created
         self.vm_id = created.vm_id
         self.register_outputs(
             {

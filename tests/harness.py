@@ -55,6 +55,7 @@ class _FleetMocks(pulumi.runtime.Mocks):
     def __init__(self, previous_outputs: dict[str, Any] | None) -> None:
         self.previous_outputs = previous_outputs
         self.invokes: list[str] = []
+        self.states: dict[str, dict[str, Any]] = {}
         self.next_vm_id = 99
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
@@ -64,6 +65,7 @@ class _FleetMocks(pulumi.runtime.Mocks):
             # Proxmox gives a VM the next free id; the mocks count from 100 as the cluster does.
             self.next_vm_id += 1
             state["vmId"] = self.next_vm_id
+        self.states[args.name] = state
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
@@ -80,6 +82,7 @@ class _RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
         self.outputs_registered: Counter[str] = Counter()
         self.invokes: list[str] = []
+        self.states: dict[str, dict[str, Any]] = {}
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -114,6 +117,8 @@ class Built:
     exports: dict[str, Any] = field(default_factory=dict)
     invokes: list[str] = field(default_factory=list)
     """Tokens of the functions the program invoked, in order."""
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Resource name -> the outputs the mocks gave it (its inputs, plus what a provider computes)."""
 
     def of_type(self, token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == token]
@@ -134,6 +139,7 @@ def _install(previous_outputs: dict[str, Any] | None, stack: str) -> _RecordingM
     mocks = _FleetMocks(previous_outputs)
     monitor = _RecordingMonitor(mocks)
     monitor.invokes = mocks.invokes
+    monitor.states = mocks.states
     pulumi.runtime.set_mocks(mocks, project="vmfleet", stack=stack, preview=False, monitor=monitor)
     _last_monitor[:] = [monitor]
     return monitor
@@ -147,7 +153,7 @@ def last_registrations() -> list[Registration]:
 def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = None, stack: str = "test") -> Built:
     """Plan `raw` and build the Fleet component with the libvirt backend under mocks."""
     monitor = _install(previous_outputs, stack)
-    built = Built(monitor.registrations, monitor.outputs_registered)
+    built = Built(monitor.registrations, monitor.outputs_registered, states=monitor.states)
 
     @pulumi.runtime.test
     def run() -> Any:
@@ -187,7 +193,7 @@ def run_program(
     secrets = secrets or {}
     config.update({f"vmfleet:{key}": value for key, value in secrets.items()})
     pulumi.runtime.set_all_config(config, [f"vmfleet:{key}" for key in secrets])
-    built = Built(monitor.registrations, monitor.outputs_registered, invokes=monitor.invokes)
+    built = Built(monitor.registrations, monitor.outputs_registered, invokes=monitor.invokes, states=monitor.states)
 
     @pulumi.runtime.test
     def run() -> Any:

@@ -50,6 +50,12 @@ def cluster_fleet() -> dict[str, Any]:
         group["pool"] = "pve"
         group["template"] = "cloud"
     raw["vms"][1]["protect"] = True
+    raw["vms"][1]["critical"] = True
+    raw["access"] = [
+        {"role": "vm-user", "groups": ["web-devs"], "vm_groups": ["web"]},
+        {"role": "vm-admin", "groups": ["tests-ops"], "users": ["ann@corp"], "projects": ["tests"]},
+        {"role": "infra-admin", "groups": ["infra"]},
+    ]
     raw["vms"][1]["cloud_init"] = {
         "users": [{"name": "ops", "ssh_authorized_keys": ["ssh-ed25519 AAAA ops"], "password_secret": "ops-pw"}]
     }
@@ -63,6 +69,11 @@ def built() -> Built:
 
 def vms(built: Built) -> dict[str, Any]:
     return {r.name: r for r in built.of_type(VM) if not r.inputs.get("template")}
+
+
+def vm_id(built: Built, name: str) -> int:
+    """The id the (mocked) cluster gave a VM."""
+    return int(built.states[name]["vmId"])
 
 
 def test_one_provider_per_cluster_with_the_token_as_a_secret(built: Built) -> None:
@@ -174,3 +185,48 @@ def test_libvirt_and_proxmox_pools_in_one_fleet_each_get_their_own_resources() -
     built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
     assert {d.inputs["name"] for d in built.of_type("libvirt:index/domain:Domain")} == {"test-web-01", "test-web-02"}
     assert set(vms(built)) == {"test-db-01"}
+
+
+def test_a_backup_job_per_tier_with_its_vms_schedule_and_retention(built: Built) -> None:
+    jobs = built.of_type("proxmoxve:backup/job:Job")
+    assert [job.inputs["resourceId"] for job in jobs] == ["test-gold"]
+    job = jobs[0].inputs
+    assert (job["schedule"], job["storage"], job["mode"]) == ("*-*-* 01:30", "pbs", "snapshot")
+    assert job["pruneBackups"] == {"keep-daily": "7"}
+    machines = vms(built)
+    assert sorted(job["vmids"]) == sorted(str(vm_id(built, name)) for name in machines)
+    assert {vm.urn for vm in machines.values()} <= set(jobs[0].dependencies)
+
+
+def test_critical_vms_are_ha_resources_that_prefer_their_node_and_go_first(built: Built) -> None:
+    ha = built.of_type("proxmoxve:index/haresource:Haresource")
+    db = vms(built)["test-db-01"]
+    assert [resource.inputs["resourceId"] for resource in ha] == [f"vm:{vm_id(built, 'test-db-01')}"]
+    assert db.urn in ha[0].dependencies, "HA depends on the VM, so a destroy removes HA first"
+    group = built.of_type("proxmoxve:index/hagroup:Hagroup")[0].inputs
+    assert ha[0].inputs["group"] == group["group"] == f"test-prefer-{db.inputs['nodeName']}"
+    assert group["nodes"][db.inputs["nodeName"]] == 2 and sorted(group["nodes"].values()) == [1, 2]
+
+
+def test_access_grants_become_roles_groups_and_acls_on_their_scope(built: Built) -> None:
+    roles = {r.inputs["roleId"]: r.inputs["privileges"] for r in built.of_type("proxmoxve:index/roleLegacy:RoleLegacy")}
+    assert roles["test-vm-user"] == ["VM.Audit", "VM.Console", "VM.PowerMgmt"]
+    assert "Sys.Modify" in roles["test-infra-admin"] and not [
+        p for p in roles["test-infra-admin"] if p.startswith("VM.")
+    ]
+    assert "Permissions.Modify" not in roles["test-vm-admin"]
+    groups = {g.inputs["groupId"] for g in built.of_type("proxmoxve:index/groupLegacy:GroupLegacy")}
+    assert groups == {"web-devs", "tests-ops", "infra"}
+    acls = {
+        (a.inputs["roleId"], a.inputs["path"], a.inputs.get("groupId") or a.inputs.get("userId"))
+        for a in built.of_type("proxmoxve:index/acl:Acl")
+    }
+    web_paths = {f"/vms/{vm_id(built, name)}" for name in vms(built) if "-web-" in name}
+    assert {(role, path, who) for role, path, who in acls if role == "test-vm-user"} == {
+        ("test-vm-user", path, "web-devs") for path in web_paths
+    }
+    assert {(role, path, who) for role, path, who in acls if role == "test-vm-admin"} == {
+        ("test-vm-admin", "/pool/test-tests", "tests-ops"),
+        ("test-vm-admin", "/pool/test-tests", "ann@corp"),
+    }
+    assert ("test-infra-admin", "/", "infra") in acls

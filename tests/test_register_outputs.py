@@ -24,7 +24,16 @@ def component_classes(path: Path) -> list[ast.ClassDef]:
 
 def test_components_exist() -> None:
     names = {cls.name for path in COMPONENT_FILES for cls in component_classes(path)}
-    assert names == {"Fleet", "HostPool", "VmTemplate", "NetworkSegment", "Firewall", "TaggedVm"}
+    assert names == {
+        "Fleet",
+        "HostPool",
+        "VmTemplate",
+        "NetworkSegment",
+        "Firewall",
+        "TaggedVm",
+        "BackupTier",
+        "AccessGrant",
+    }
 
 
 @pytest.mark.parametrize("path", COMPONENT_FILES, ids=lambda p: p.name)

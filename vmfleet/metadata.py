@@ -34,6 +34,7 @@ def document(vm: VmInstance, template: Template, host: str) -> dict[str, Any]:
         "template_version": template.version,
         "template_patched": template.patched.isoformat(),
         "segments": list(vm.segments),
+        "critical": vm.critical,
         "tags": dict(sorted(vm.tags.items())),
     }
 

@@ -34,6 +34,8 @@ class VmInstance:
     protect: bool
     autostart: bool
     cloud_init: CloudInit = field(compare=False)
+    critical: bool = False
+    """High availability: the cluster restarts the VM on another node when its node fails."""
 
     @property
     def expires(self) -> str:
@@ -132,6 +134,7 @@ def expand(fleet: Fleet) -> list[VmInstance]:
                     protect=protect,
                     autostart=group.autostart,
                     cloud_init=group.cloud_init,
+                    critical=group.critical,
                 )
             )
     return instances

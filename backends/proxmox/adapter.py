@@ -23,16 +23,27 @@ disks, NICs or cloning (../shared/reference/providers.md, section B).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
 import pulumi_proxmoxve as proxmox
 
-from backends.proxmox import firewall_rules, names
+from backends.proxmox import access, firewall_rules, names
 from backends.proxmox.proxmox_tags import proxmox_tags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
-from vmfleet.spec import Firewall, HostPool, Node, ProxmoxCluster, ProxmoxPool, Segment, Template
+from vmfleet.spec import (
+    AccessGrant,
+    AccessRole,
+    BackupTier,
+    Firewall,
+    HostPool,
+    Node,
+    ProxmoxCluster,
+    ProxmoxPool,
+    Segment,
+    Template,
+)
 
 CLONE_RETRIES = 5
 """How often Proxmox retries a clone that finds its template locked by another clone."""
@@ -55,6 +66,10 @@ class ProxmoxBackend:
         self._firewalls: dict[str, Firewall] = {}
         self._resource_pools: dict[tuple[str, str], proxmox.PoolLegacy] = {}
         self._vlans: dict[str, int | None] = {}
+        self._nodes: dict[str, list[str]] = {}
+        self._roles: dict[tuple[str, AccessRole], proxmox.RoleLegacy] = {}
+        self._groups_made: dict[tuple[str, str], proxmox.GroupLegacy] = {}
+        self._ha_groups: dict[str, proxmox.Hagroup] = {}
 
     # ---------------------------------------------------------------------------------- hosts
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
@@ -71,6 +86,7 @@ class ProxmoxBackend:
                 opts=pulumi.ResourceOptions(parent=parent),
             )
         self._pool_of_node[host.name] = pool.name
+        self._nodes[pool.name] = [node.name for node in pool.hosts]
         return HostHandle(
             name=host.name,
             pool=pool.name,
@@ -263,6 +279,115 @@ class ProxmoxBackend:
                 opts=self._on(host, parent, depends_on=[handle.resource for handle in request.filters.values()]),
             )
         return VmHandle(name=vm.name, host=host.name, vm_id=machine.vm_id.apply(str), resource=machine)
+
+    # ------------------------------------------------------------------------ cluster services
+    def _cluster(self, pool: str, parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, provider=self._providers[pool], **options)
+
+    def backup_job(self, tier: BackupTier, pool: str, vms: Sequence[VmHandle], parent: pulumi.Resource) -> None:
+        """A vzdump job for the tier's VMs by id, with the tier's schedule, storage, mode and retention."""
+        keep = tier.keep
+        retention = {
+            f"keep-{period}": str(count)
+            for period, count in (
+                ("last", keep.last),
+                ("daily", keep.daily),
+                ("weekly", keep.weekly),
+                ("monthly", keep.monthly),
+                ("yearly", keep.yearly),
+            )
+            if count
+        }
+        proxmox.backup.Job(
+            f"{self.prefix}-{pool}-{tier.name}-backup",
+            resource_id=f"{self.prefix}-{tier.name}",
+            schedule=tier.schedule,
+            storage=tier.storage,
+            mode=tier.mode,
+            vmids=[vm.vm_id for vm in vms],
+            prune_backups=retention,
+            enabled=True,
+            opts=self._cluster(pool, parent),
+        )
+
+    def high_availability(self, vm: VmHandle, host: HostHandle, parent: pulumi.Resource) -> None:
+        """An HA resource on the VM's id in an HA group that prefers its node (PVE 8 HA groups).
+
+        The HA resource depends on the VM, so a destroy removes it first: Proxmox refuses to delete
+        a VM that HA still manages.
+        """
+        group = self._ha_group(host, parent)
+        proxmox.Haresource(
+            f"{self.prefix}-{vm.name}-ha",
+            resource_id=vm.vm_id.apply(lambda vm_id: f"vm:{vm_id}"),
+            state="started",
+            group=group.group,
+            comment=f"vmfleet {self.prefix}: {vm.name} is critical",
+            opts=self._cluster(host.pool, parent, depends_on=[vm.resource]),
+        )
+
+    def _ha_group(self, host: HostHandle, parent: pulumi.Resource) -> proxmox.Hagroup:
+        if host.name not in self._ha_groups:
+            self._ha_groups[host.name] = proxmox.Hagroup(
+                f"{self.prefix}-{host.name}-ha-group",
+                group=names.ha_group(self.prefix, host.name),
+                nodes={node: (2 if node == host.name else 1) for node in self._nodes[host.pool]},
+                restricted=False,
+                comment=f"vmfleet {self.prefix}: run on {host.name} when it is up",
+                opts=self._cluster(host.pool, parent),
+            )
+        return self._ha_groups[host.name]
+
+    def access_grant(
+        self,
+        grant: AccessGrant,
+        pool: str,
+        projects: Sequence[str],
+        vms: Sequence[VmHandle],
+        parent: pulumi.Resource,
+    ) -> None:
+        """The role (once per cluster), the grant's groups (created), and an ACL per path and grantee."""
+        role = self._role(pool, grant.role, parent)
+        grantees: list[tuple[str, dict[str, pulumi.Input[str]]]] = [
+            (f"group-{group}", {"group_id": self._group(pool, group, parent).group_id}) for group in grant.groups
+        ]
+        grantees += [(f"user-{user}", {"user_id": user}) for user in grant.users]
+        paths: list[tuple[str, pulumi.Input[str]]] = [
+            (f"pool-{project}", access.pool_path(names.resource_pool(self.prefix, project))) for project in projects
+        ]
+        paths += [(f"vm-{vm.name}", vm.vm_id.apply(access.vm_path)) for vm in vms]
+        if not grant.projects and not grant.vm_groups:
+            paths = [("cluster", access.CLUSTER_PATH)]
+        for path_key, path in paths:
+            for grantee_key, grantee in grantees:
+                proxmox.Acl(
+                    f"{self.prefix}-{pool}-{grant.role}-{grantee_key}-{path_key}",
+                    path=path,
+                    role_id=role.role_id,
+                    propagate=True,
+                    **grantee,
+                    opts=self._cluster(pool, parent, depends_on=[vm.resource for vm in vms]),
+                )
+
+    def _role(self, pool: str, role: AccessRole, parent: pulumi.Resource) -> proxmox.RoleLegacy:
+        if (pool, role) not in self._roles:
+            self._roles[(pool, role)] = proxmox.RoleLegacy(
+                f"{self.prefix}-{pool}-{role}-role",
+                role_id=access.role_id(self.prefix, role),
+                privileges=list(access.PRIVILEGES[role]),
+                opts=self._cluster(pool, parent),
+            )
+        return self._roles[(pool, role)]
+
+    def _group(self, pool: str, group: str, parent: pulumi.Resource) -> proxmox.GroupLegacy:
+        if (pool, group) not in self._groups_made:
+            self._groups_made[(pool, group)] = proxmox.GroupLegacy(
+                f"{self.prefix}-{pool}-{group}-group",
+                group_id=group,
+                comment=f"vmfleet {self.prefix}: members get the roles granted to {group}",
+                opts=self._cluster(pool, parent),
+            )
+        return self._groups_made[(pool, group)]
 
     @staticmethod
     def _cloud_init(request: VmRequest, cluster: ProxmoxCluster) -> proxmox.VmLegacyInitializationArgs:

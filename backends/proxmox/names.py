@@ -36,3 +36,8 @@ def security_group(prefix: str, segment: str) -> str:
 def ip_set(prefix: str, segment: str) -> str:
     """The IP set that stands for a segment's range in firewall rules (`+<name>`)."""
     return f"{prefix}-{segment}"
+
+
+def ha_group(prefix: str, node: str) -> str:
+    """The HA group whose VMs prefer `node`."""
+    return f"{prefix}-prefer-{node}"
