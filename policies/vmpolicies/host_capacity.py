@@ -1,9 +1,10 @@
 """host-capacity (stack policy): no host holds more vCPUs or memory than its pool's overcommit allows.
 
 Capacity comes from the HostPool components' outputs (cores and memory times the pool's ratios);
-load is every VM resource in the stack, matched to a host by its provider's libvirt URI, so VMs made
-outside vmfleet count too. A stack policy runs after resources register; the program's own placement
-check is what stops an over-capacity fleet before anything is deployed.
+load is every VM resource in the stack, matched to a host by where it runs (its provider's libvirt
+URI; a Proxmox VM's node under its provider's endpoint), so VMs made outside vmfleet count too. A
+stack policy runs after resources register; the program's own placement check is what stops an
+over-capacity fleet before anything is deployed.
 
 At preview the policy sees planned outputs: a VM whose size or host is unknown, or a pool whose
 capacity is, is reported (load that cannot be counted is not assumed to fit).
@@ -60,11 +61,13 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
                 )
     unknown_hosts: dict[str, list[str]] = defaultdict(list)
     for resource in args.resources:
-        facts = vm_facts(resource.resource_type, resource.props, resource.name, None)
+        provider = getattr(resource, "provider", None)
+        provider_props = getattr(provider, "props", None) or {}
+        facts = vm_facts(resource.resource_type, resource.props, resource.name, None, provider_props)
         if facts is None:
             continue
         try:
-            uri = _uri(resource)
+            uri = facts.host_address
             vcpus, memory_mib = facts.vcpus or 0, facts.memory_mib or 0
         except UnknownFact as unknown:
             report_violation(unknown_violation(facts.name, RULE, unknown), resource.urn)
@@ -94,21 +97,11 @@ def validate(args: StackValidationArgs, report_violation: ReportViolation) -> No
 
 
 def _pool_hosts(props: Any) -> dict[str, HostUsage]:
-    """Capacity by libvirt URI, from a HostPool component's outputs."""
+    """Capacity by host address (a libvirt URI, a Proxmox node's API path), from a HostPool's outputs."""
     return {
         host["uri"]: HostUsage(host["name"], int(host["vcpu_capacity"]), int(host["memory_mib_capacity"]))
         for host in props.get("hosts") or []
     }
-
-
-def _uri(resource: Any) -> str:
-    """The libvirt URI of the VM's provider: which host it runs on."""
-    provider = getattr(resource, "provider", None)
-    try:
-        props = getattr(provider, "props", None) or {}
-        return str(props.get("uri") or "(default provider)")
-    except UnknownValueError as unknown:
-        raise UnknownFact("its host", f"the provider's {property_path(unknown.props)}") from None
 
 
 POLICY = StackValidationPolicy(

@@ -6,7 +6,9 @@ from pulumi_policy import Policy
 
 from vmpolicies import (
     approved_templates,
+    backup_coverage,
     expiry_notice,
+    high_availability,
     host_capacity,
     lifespan,
     mandatory_tags,
@@ -26,4 +28,6 @@ POLICIES: list[Policy] = [
     protection.POLICY,
     host_capacity.POLICY,
     naming.POLICY,
+    backup_coverage.POLICY,
+    high_availability.POLICY,
 ]

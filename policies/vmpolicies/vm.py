@@ -1,8 +1,8 @@
 """What a policy knows about a VM, read from the provider resource whoever created it.
 
-Policies judge provider resources (a libvirt Domain today; a Proxmox VM when that backend lands),
-not our components, so a VM made outside vmfleet is judged too. This module is the only place that
-knows how each provider resource spells a VM's facts.
+Policies judge provider resources (a libvirt Domain, a Proxmox VE `VmLegacy`), not our components,
+so a VM made outside vmfleet is judged too. This module is the only place that knows how each
+provider resource spells a VM's facts.
 
 Facts are read lazily, each when a policy first asks for it, because of preview: a property computed
 from another resource's output has no value yet. The engine sends it as one of pulumi_policy's
@@ -28,7 +28,8 @@ from pulumi_policy.proxy import UnknownValueError
 from vmfleet import metadata
 
 LIBVIRT_DOMAIN = "libvirt:index/domain:Domain"
-VM_TYPES = (LIBVIRT_DOMAIN,)
+PROXMOX_VM = "proxmoxve:index/vmLegacy:VmLegacy"
+VM_TYPES = (LIBVIRT_DOMAIN, PROXMOX_VM)
 
 
 class UnknownFact(Exception):
@@ -65,11 +66,15 @@ def reading(fact: str) -> Iterator[None]:
 class VmFacts(ABC):
     """Plain facts about one VM. Each property raises UnknownFact when what it reads is unknown."""
 
-    def __init__(self, resource_name: str, protect: bool) -> None:
+    platform: str
+    """`libvirt` or `proxmox`: which kind of host pool the VM's provider resource belongs to."""
+
+    def __init__(self, resource_name: str, protect: bool, provider_props: Mapping[str, Any] | None = None) -> None:
         self.resource_name = resource_name
         """The Pulumi resource name (always known)."""
         self.protect = protect
         """Pulumi's `protect` option (a resource option, always known)."""
+        self._provider_props = provider_props or {}
 
     @property
     def name(self) -> str:
@@ -113,6 +118,18 @@ class VmFacts(ABC):
         """Network name -> the nwfilter every interface on that network is put behind."""
 
     @property
+    @abstractmethod
+    def host_address(self) -> str:
+        """Where the VM runs, as the HostPool component's outputs name hosts (its `uri`)."""
+
+    def _provider(self, key: str) -> str:
+        """A property of the VM's provider resource (its connection), "" when there is none."""
+        try:
+            return str(self._provider_props.get(key) or "")
+        except UnknownValueError as unknown:
+            raise UnknownFact("its host", f"the provider's {property_path(unknown.props)}") from None
+
+    @property
     def tags(self) -> dict[str, str]:
         tags = (self.document or {}).get("tags") or {}
         return {str(key): str(value) for key, value in tags.items()}
@@ -122,19 +139,42 @@ class VmFacts(ABC):
         return (self.document or {}).get(key)
 
 
-def vm_facts(resource_type: str, props: Mapping[str, Any], name: str, protect: bool | None) -> VmFacts | None:
-    """The facts of a VM resource, or None when the resource is not a VM. Reads nothing yet."""
+def vm_facts(
+    resource_type: str,
+    props: Mapping[str, Any],
+    name: str,
+    protect: bool | None,
+    provider_props: Mapping[str, Any] | None = None,
+) -> VmFacts | None:
+    """The facts of a VM resource, or None when the resource is not a VM. Reads nothing yet.
+
+    `provider_props`: the props of the VM's provider resource, needed only for `host_address`.
+    """
     if resource_type == LIBVIRT_DOMAIN:
-        return LibvirtDomainFacts(props, name, bool(protect))
+        return LibvirtDomainFacts(props, name, bool(protect), provider_props)
+    if resource_type == PROXMOX_VM:
+        return ProxmoxVmFacts(props, name, bool(protect), provider_props)
     return None
 
 
 class LibvirtDomainFacts(VmFacts):
     """A pulumi-libvirt Domain's facts, from its camelCase props."""
 
-    def __init__(self, props: Mapping[str, Any], resource_name: str, protect: bool) -> None:
-        super().__init__(resource_name, protect)
+    platform = "libvirt"
+
+    def __init__(
+        self,
+        props: Mapping[str, Any],
+        resource_name: str,
+        protect: bool,
+        provider_props: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(resource_name, protect, provider_props)
         self._props = props
+
+    @property
+    def host_address(self) -> str:
+        return self._provider("uri") or "(default provider)"
 
     @cached_property
     def host_name(self) -> str:
@@ -165,6 +205,72 @@ class LibvirtDomainFacts(VmFacts):
     def filters_by_network(self) -> dict[str, str]:
         with reading("its firewall filters (the Domain's XSLT)"):
             return filters_in_stylesheet((self._props.get("xml") or {}).get("xslt") or "")
+
+
+class ProxmoxVmFacts(VmFacts):
+    """A Proxmox VE VM's (`VmLegacy`) facts: its description holds the vmfleet document (where
+    vmfleet puts it; Proxmox tags are lossy words), vCPUs are cores x sockets, a NIC's network is
+    `<bridge>.<vlan>` (`<bridge>` untagged) and its `firewall` flag puts it behind the VM's firewall."""
+
+    platform = "proxmox"
+
+    def __init__(
+        self,
+        props: Mapping[str, Any],
+        resource_name: str,
+        protect: bool,
+        provider_props: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(resource_name, protect, provider_props)
+        self._props = props
+
+    @cached_property
+    def host_name(self) -> str:
+        with reading("its name"):
+            return str(self._props.get("name") or self.resource_name)
+
+    @cached_property
+    def vcpus(self) -> int | None:
+        with reading("its vCPUs"):
+            cpu = self._props.get("cpu") or {}
+            return _integer(cpu.get("cores"), default=1) * _integer(cpu.get("sockets"), default=1)
+
+    @cached_property
+    def memory_mib(self) -> int | None:
+        with reading("its memory"):
+            return _integer((self._props.get("memory") or {}).get("dedicated"), default=512)
+
+    @cached_property
+    def document(self) -> dict[str, Any] | None:
+        with reading("its tags and size record (the vmfleet document in its description)"):
+            return metadata.parse(self._props.get("description"))
+
+    @cached_property
+    def networks(self) -> list[str]:
+        with reading("its networks"):
+            return [proxmox_network(nic) for nic in self._props.get("networkDevices") or []]
+
+    @cached_property
+    def filters_by_network(self) -> dict[str, str]:
+        with reading("its NICs' firewall flags"):
+            return {
+                proxmox_network(nic): "the VM's firewall"
+                for nic in self._props.get("networkDevices") or []
+                if nic.get("firewall")
+            }
+
+    @property
+    def host_address(self) -> str:
+        with reading("its node"):
+            node = str(self._props.get("nodeName") or "")
+        return f"{self._provider('endpoint').rstrip('/')}/nodes/{node}"
+
+
+def proxmox_network(device: Mapping[str, Any]) -> str:
+    """`vmbr0.201` for a NIC on bridge vmbr0 tagged 201; `vmbr0` untagged (the bridge's default)."""
+    bridge = str(device.get("bridge") or "vmbr0")
+    vlan = device.get("vlanId")
+    return f"{bridge}.{int(vlan)}" if vlan else bridge
 
 
 def _network(interface: Mapping[str, Any]) -> str:

@@ -53,7 +53,7 @@ def test_vm_on_an_undeclared_host() -> None:
 
 def test_registry_policies_are_complete() -> None:
     names = [policy.name for policy in POLICIES]
-    assert len(names) == len(set(names)) == 9
+    assert len(names) == len(set(names)) == 11
     for policy in POLICIES:
         assert isinstance(policy, (ResourceValidationPolicy, StackValidationPolicy))
         assert policy.name == policy.name.lower() and " " not in policy.name, "kebab-case names"

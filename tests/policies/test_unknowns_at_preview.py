@@ -81,6 +81,7 @@ JUDGES: dict[str, set[str]] = {
     "segmentation": {"networkInterfaces", "networkInterfaces[1].networkName", "xml", "xml.xslt"},
     "protection": set(),
     "naming": {"name"},
+    "backup-coverage": set(),  # judges Proxmox VMs only: a Domain is none of its business
 }
 """Which of UNKNOWNS each resource policy needs; an unknown in any other is none of its business."""
 
