@@ -12,7 +12,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from vmpolicies import backup_coverage, high_availability, host_capacity, mandatory_tags, segmentation, sizing_limits
 from vmpolicies.registry import POLICIES
 
-from tests.policies.helpers import compliant_domain, stack_violations, violations
+from tests.policies.helpers import compliant_domain, options, stack_violations, violations
 
 VM = "proxmoxve:index/vmLegacy:VmLegacy"
 HA = "proxmoxve:index/haresource:Haresource"
