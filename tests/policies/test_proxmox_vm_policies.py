@@ -116,7 +116,7 @@ def resource(resource_type: str, props: dict[str, Any], urn: str, dependencies: 
         "pulumi:providers:proxmoxve", unknown_checking_proxy({"endpoint": ENDPOINT}), "urn:provider", "p"
     )
     return PolicyResource(
-        resource_type, unknown_checking_proxy(props), urn, urn, None, provider, None, dependencies, {}
+        resource_type, unknown_checking_proxy(props), urn, urn, options(), provider, None, dependencies, {}
     )
 
 
