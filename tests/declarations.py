@@ -94,3 +94,14 @@ def stack_declaration(stack: str) -> dict[str, Any]:
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
     declaration: dict[str, Any] = document["config"][f"vmfleet:{CONFIG_KEY}"]
     return declaration
+
+
+def stack_secrets(stack: str) -> dict[str, str]:
+    """The stack file's secret config keys (`secure:` values), each with a stand-in value: the mocks
+    need to know which keys are secrets, not what they hold (which only the stack's passphrase opens)."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return {
+        key.split(":", 1)[1]: f"<{key} of Pulumi.{stack}.yaml>"
+        for key, value in (document.get("config") or {}).items()
+        if isinstance(value, dict) and "secure" in value
+    }

@@ -152,9 +152,17 @@ def vm_facts(
     """
     if resource_type == LIBVIRT_DOMAIN:
         return LibvirtDomainFacts(props, name, bool(protect), provider_props)
-    if resource_type == PROXMOX_VM:
+    if resource_type == PROXMOX_VM and not _is_template(props):
         return ProxmoxVmFacts(props, name, bool(protect), provider_props)
     return None
+
+
+def _is_template(props: Mapping[str, Any]) -> bool:
+    """A Proxmox template VM is an image to clone, never started: not a VM the rules govern."""
+    try:
+        return bool(props.get("template"))
+    except UnknownValueError:
+        return False  # judged as a VM: an unknown flag does not get a VM out of the rules
 
 
 class LibvirtDomainFacts(VmFacts):

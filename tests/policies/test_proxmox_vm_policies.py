@@ -49,6 +49,13 @@ def test_a_compliant_proxmox_vm_passes(policy: ResourceValidationPolicy) -> None
     assert violations(policy, compliant_vm(), resource_type=VM) == []
 
 
+def test_a_template_vm_is_not_judged_as_a_vm() -> None:
+    template = {"name": "test-cloud-2026.11", "nodeName": "pve-01", "template": True, "started": False}
+    for policy in POLICIES:
+        if isinstance(policy, ResourceValidationPolicy):
+            assert violations(policy, template, resource_type=VM) == [], policy.name
+
+
 def test_a_raw_proxmox_vm_with_no_tags_breaks_mandatory_tags() -> None:
     raw = {"name": "handmade-01", "nodeName": "pve-01", "cpu": {"cores": 2.0}}
     [message] = judged(mandatory_tags.NAME, raw)
