@@ -11,10 +11,12 @@ import copy
 import ipaddress
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,6 +375,24 @@ def domain_state(name: str) -> dict[str, Any]:
         }
     finally:
         conn.close()
+
+
+def isolated(trace: Path, *command: str) -> list[str]:
+    """`command` in a new network namespace that has only loopback, under strace (connects and sends)."""
+    for tool in ("unshare", "strace", "ip"):
+        assert shutil.which(tool), f"{tool} is needed (scripts/system-packages.sh installs it)"
+    traced = ["strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=connect,sendto,sendmsg,sendmmsg"]
+    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
+            *traced, "-o", str(trace), *command]  # fmt: skip
+
+
+def addresses(trace: Path) -> Counter[str]:
+    """Every IP address the traced processes connected or sent to (v4-mapped v6 shown as v4)."""
+    found: Counter[str] = Counter()
+    for line in trace.read_text().splitlines():
+        for address in re.findall(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line):
+            found[(address[0] or address[1]).removeprefix("::ffff:")] += 1
+    return found
 
 
 def bridge_members(bridge: str) -> list[str]:

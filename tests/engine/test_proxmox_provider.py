@@ -12,8 +12,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -23,7 +21,7 @@ from typing import Any
 import pytest
 
 from scripts.sdk_tokens import missing, schema_tokens, sdk_tokens
-from tests.engine.harness import engine_environment
+from tests.engine.harness import addresses, engine_environment, isolated
 
 pytestmark = pytest.mark.engine
 
@@ -167,24 +165,6 @@ def test_plugin_serves_every_token_the_sdk_uses(environment: dict[str, str]) -> 
     # The id field these resources carry is renamed, as in the SDK (resource_id).
     for token in ("proxmoxve:backup/job:Job", "proxmoxve:cloned/vm:Vm", "proxmoxve:sdn/zone/simple:Simple"):
         assert "resourceId" in served["resources"][token]["inputProperties"], token
-
-
-def isolated(trace: Path, *command: str) -> list[str]:
-    """`command` in a new network namespace that has only loopback, under strace (connects and sends)."""
-    for tool in ("unshare", "strace", "ip"):
-        assert shutil.which(tool), f"{tool} is needed (scripts/system-packages.sh installs it)"
-    traced = ["strace", "-f", "-qq", "-e", "signal=none", "-e", "trace=connect,sendto,sendmsg,sendmmsg"]
-    return ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
-            *traced, "-o", str(trace), *command]  # fmt: skip
-
-
-def addresses(trace: Path) -> Counter[str]:
-    """Every IP address the traced processes connected or sent to (v4-mapped v6 shown as v4)."""
-    found: Counter[str] = Counter()
-    for line in trace.read_text().splitlines():
-        for address in re.findall(r'inet_addr\("([^"]+)"\)|inet_pton\(AF_INET6, "([^"]+)"', line):
-            found[(address[0] or address[1]).removeprefix("::ffff:")] += 1
-    return found
 
 
 def test_preview_of_creates_needs_no_cluster_and_keeps_the_token_secret(
