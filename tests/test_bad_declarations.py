@@ -153,6 +153,26 @@ def on_cluster(*mutations: Mutation) -> Mutation:
 
 CASES = [
     Bad(
+        "cluster-vm-on-an-unknown-node",
+        on_cluster(put("vms", 0, "host", value="pve-09")),
+        "vms[0] (web).host",
+        ("is not a declared host of pool 'pve'", "pve-01"),
+        "'pve-09'",
+    ),
+    Bad(
+        "cluster-vm-with-packages",
+        on_cluster(put("vms", 0, "cloud_init", value={"packages": ["nginx"]})),
+        "vms[0] (web).cloud_init.packages",
+        ("cloud-init sets one user and the network only",),
+        "['nginx']",
+    ),
+    Bad(
+        "cluster-vm-with-two-users",
+        on_cluster(put("vms", 0, "cloud_init", value={"users": [{"name": "ops"}, {"name": "dev"}]})),
+        "vms[0] (web).cloud_init.users",
+        ("sets one user",),
+    ),
+    Bad(
         "cluster-vm-without-backup-tier",
         on_cluster(drop("vms", 0, "tags", "backup")),
         "vms[0] (web).tags.backup",
