@@ -153,6 +153,18 @@ def on_cluster(*mutations: Mutation) -> Mutation:
 
 CASES = [
     Bad(
+        "sdn-segment-without-vlan",
+        on_cluster(put("segments", 0, "sdn", value=True)),
+        "segments[0] (web).vlan",
+        ("an SDN segment (sdn: true) needs a vlan",),
+    ),
+    Bad(
+        "sdn-segment-without-a-cluster",
+        put("segments", 1, "sdn", value=True),
+        "segments[1] (db).sdn",
+        ("needs a Proxmox VE host pool", "SDN"),
+    ),
+    Bad(
         "cluster-vm-on-an-unknown-node",
         on_cluster(put("vms", 0, "host", value="pve-09")),
         "vms[0] (web).host",

@@ -230,3 +230,22 @@ def test_access_grants_become_roles_groups_and_acls_on_their_scope(built: Built)
         ("test-vm-admin", "/pool/test-tests", "ann@corp"),
     }
     assert ("test-infra-admin", "/", "infra") in acls
+
+
+def test_an_sdn_segment_is_a_vnet_with_a_subnet_that_nics_attach_to() -> None:
+    raw = cluster_fleet()
+    raw["segments"][1]["sdn"] = True  # db, VLAN 12
+    built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    [zone] = built.of_type("proxmoxve:sdn/zone/vlan:Vlan")
+    assert zone.inputs["bridge"] == "vmbr0" and sorted(zone.inputs["nodes"]) == ["pve-01", "pve-02"]
+    assert len(zone.inputs["resourceId"]) <= 8
+    [vnet] = built.of_type("proxmoxve:sdn/vnet:Vnet")
+    assert vnet.inputs["tag"] == 12 and vnet.inputs["zone"] == zone.inputs["resourceId"]
+    assert vnet.inputs["alias"] == "test-db" and len(vnet.inputs["resourceId"]) <= 8
+    [subnet] = built.of_type("proxmoxve:sdn/subnet:Subnet")
+    assert (subnet.inputs["cidr"], subnet.inputs["gateway"]) == ("10.99.2.0/24", "10.99.2.1")
+    [applier] = built.of_type("proxmoxve:sdn/applier:Applier")
+    assert {vnet.urn, subnet.urn, zone.urn} <= set(applier.dependencies)
+    nics = vms(built)["test-db-01"].inputs["networkDevices"]
+    assert nics[0] == {"bridge": vnet.inputs["resourceId"], "firewall": True}, "the VNet tags; the NIC does not"
+    assert nics[1] == {"bridge": "vmbr0", "firewall": True}

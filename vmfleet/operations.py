@@ -16,9 +16,33 @@ CLUSTER_FEATURE = "needs a Proxmox VE host pool (platform: proxmox); libvirt hos
 
 
 def problems(fleet: Fleet) -> list[Problem]:
-    """Every mistake in backup tiers, backup tags, critical VMs, access grants, and templates used on a
-    platform that cannot take their image."""
-    return _tier_problems(fleet) + _vm_problems(fleet) + _access_problems(fleet) + _template_sources(fleet)
+    """Every mistake in backup tiers, backup tags, critical VMs, access grants, SDN segments, and
+    templates used on a platform that cannot take their image."""
+    return (
+        _tier_problems(fleet)
+        + _vm_problems(fleet)
+        + _access_problems(fleet)
+        + _template_sources(fleet)
+        + _sdn_problems(fleet)
+    )
+
+
+def _sdn_problems(fleet: Fleet) -> list[Problem]:
+    """An SDN segment is a VNet in a VLAN zone: it needs a VLAN id and a cluster to live on."""
+    found = []
+    for position, segment in enumerate(fleet.segments):
+        if not segment.sdn:
+            continue
+        here = ("segments", position)
+        if segment.vlan is None:
+            found.append(
+                Problem(
+                    config_path((*here, "vlan"), fleet), "an SDN segment (sdn: true) needs a vlan: set one (1-4094)"
+                )
+            )
+        if not _clustered_pools(fleet):
+            found.append(Problem(config_path((*here, "sdn"), fleet), CLUSTER_FEATURE.format(feature="SDN")))
+    return found
 
 
 def _template_sources(fleet: Fleet) -> list[Problem]:

@@ -215,7 +215,14 @@ class Segment(Strict):
     cidr: ipaddress.IPv4Network
     mode: Literal["isolated", "nat", "routed"] = "isolated"
     dhcp: bool = True
-    vlan: int | None = Field(default=None, ge=1, le=4094, description="Recorded for VLAN backends.")
+    vlan: int | None = Field(
+        default=None, ge=1, le=4094, description="VLAN id: Proxmox VE NICs are tagged with it; libvirt records it."
+    )
+    sdn: bool = Field(
+        default=False,
+        description="Proxmox VE: make the segment an SDN VNet with a subnet (a VLAN zone on the cluster's bridge) "
+        "instead of a VLAN tag on each NIC; needs a vlan.",
+    )
 
     @model_validator(mode="after")
     def _room_for_hosts(self) -> Segment:

@@ -66,6 +66,8 @@ class ProxmoxBackend:
         self._firewalls: dict[str, Firewall] = {}
         self._resource_pools: dict[tuple[str, str], proxmox.PoolLegacy] = {}
         self._vlans: dict[str, int | None] = {}
+        self._vnets: dict[tuple[str, str], proxmox.sdn.Vnet] = {}
+        self._zones: dict[str, proxmox.sdn.zone.Vlan] = {}
         self._nodes: dict[str, list[str]] = {}
         self._roles: dict[tuple[str, AccessRole], proxmox.RoleLegacy] = {}
         self._groups_made: dict[tuple[str, str], proxmox.GroupLegacy] = {}
@@ -149,7 +151,10 @@ class ProxmoxBackend:
 
     # ------------------------------------------------------------------------------- segments
     def segment_network(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle:
-        """A segment is a VLAN on the cluster's bridge: nothing to create, the NICs carry the tag."""
+        """A segment is a VLAN on the cluster's bridge: nothing to create, the NICs carry the tag; or,
+        with `sdn`, a VNet of the stack's VLAN zone that NICs attach to as their bridge."""
+        if segment.sdn:
+            return self._sdn_segment(segment, host, parent)
         bridge = self._clusters[host.pool].bridge
         self._vlans[segment.name] = segment.vlan
         return NetworkHandle(
@@ -159,6 +164,55 @@ class ProxmoxBackend:
             network_id=pulumi.Output.from_input(f"{bridge}/{segment.vlan or 'untagged'}"),
             resource=None,
         )
+
+    def _sdn_segment(self, segment: Segment, host: HostHandle, parent: pulumi.Resource) -> NetworkHandle:
+        key = (host.pool, segment.name)
+        if key not in self._vnets:
+            zone = self._sdn_zone(host, parent)
+            vnet = proxmox.sdn.Vnet(
+                f"{self.prefix}-{host.pool}-{segment.name}-vnet",
+                resource_id=names.sdn_vnet(self.prefix, segment.name),
+                zone=zone.resource_id,
+                tag=segment.vlan,
+                alias=f"{self.prefix}-{segment.name}",
+                opts=self._on(host, parent),
+            )
+            network = ipaddress.IPv4Network(segment.cidr)
+            subnet = proxmox.sdn.Subnet(
+                f"{self.prefix}-{host.pool}-{segment.name}-subnet",
+                vnet=vnet.resource_id,
+                cidr=str(network),
+                gateway=str(network.network_address + 1),
+                opts=self._on(host, parent),
+            )
+            # Proxmox stages SDN changes until they are applied, cluster-wide.
+            proxmox.sdn.Applier(
+                f"{self.prefix}-{host.pool}-{segment.name}-sdn-apply",
+                on_create=True,
+                on_destroy=True,
+                opts=self._on(host, parent, depends_on=[zone, vnet, subnet]),
+            )
+            self._vnets[key] = vnet
+        vnet = self._vnets[key]
+        self._vlans[segment.name] = None  # the VNet tags the traffic; the NIC does not
+        return NetworkHandle(
+            segment=segment.name,
+            host=host.name,
+            network_name=names.sdn_vnet(self.prefix, segment.name),
+            network_id=vnet.resource_id.apply(str),
+            resource=vnet,
+        )
+
+    def _sdn_zone(self, host: HostHandle, parent: pulumi.Resource) -> proxmox.sdn.zone.Vlan:
+        if host.pool not in self._zones:
+            self._zones[host.pool] = proxmox.sdn.zone.Vlan(
+                f"{self.prefix}-{host.pool}-sdn-zone",
+                resource_id=names.sdn_zone(self.prefix),
+                bridge=self._clusters[host.pool].bridge,
+                nodes=self._nodes[host.pool],
+                opts=self._on(host, parent),
+            )
+        return self._zones[host.pool]
 
     # ------------------------------------------------------------------------------ firewalls
     def firewall_filter(
@@ -241,7 +295,7 @@ class ProxmoxBackend:
             disks=[proxmox.VmLegacyDiskArgs(interface="scsi0", datastore_id=cluster.datastore, size=vm.disk_gib)],
             network_devices=[
                 proxmox.VmLegacyNetworkDeviceArgs(
-                    bridge=cluster.bridge,
+                    bridge=network.network_name,
                     vlan_id=self._vlans[network.segment],
                     firewall=on_firewall,
                 )

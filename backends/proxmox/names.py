@@ -41,3 +41,17 @@ def ip_set(prefix: str, segment: str) -> str:
 def ha_group(prefix: str, node: str) -> str:
     """The HA group whose VMs prefer `node`."""
     return f"{prefix}-prefer-{node}"
+
+
+SDN_ID_LENGTH = 8
+"""SDN zone and VNet ids are short words (Proxmox VE refuses longer ones)."""
+
+
+def sdn_zone(prefix: str) -> str:
+    """The stack's VLAN zone: `vf` and a digest of the prefix, as short as an SDN id must be."""
+    return "vf" + hashlib.sha256(prefix.encode()).hexdigest()[: SDN_ID_LENGTH - 2]
+
+
+def sdn_vnet(prefix: str, segment: str) -> str:
+    """A segment's VNet: `v` and a digest of `<prefix>-<segment>`; its alias carries the readable name."""
+    return "v" + hashlib.sha256(f"{prefix}-{segment}".encode()).hexdigest()[: SDN_ID_LENGTH - 1]
