@@ -69,7 +69,15 @@ class VmFacts(ABC):
     platform: str
     """`libvirt` or `proxmox`: which kind of host pool the VM's provider resource belongs to."""
 
-    def __init__(self, resource_name: str, protect: bool, provider_props: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        props: Mapping[str, Any],
+        resource_name: str,
+        protect: bool,
+        provider_props: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._props = props
+        """The provider resource's props, camelCase, as pulumi_policy hands them over."""
         self.resource_name = resource_name
         """The Pulumi resource name (always known)."""
         self.protect = protect
@@ -87,10 +95,11 @@ class VmFacts(ABC):
         except UnknownFact:
             return self.resource_name
 
-    @property
-    @abstractmethod
+    @cached_property
     def host_name(self) -> str:
-        """The VM's name on its host, as the naming convention judges it."""
+        """The VM's name on its host, as the naming convention judges it (every provider calls it `name`)."""
+        with reading("its name"):
+            return str(self._props.get("name") or self.resource_name)
 
     @property
     @abstractmethod
@@ -170,24 +179,9 @@ class LibvirtDomainFacts(VmFacts):
 
     platform = "libvirt"
 
-    def __init__(
-        self,
-        props: Mapping[str, Any],
-        resource_name: str,
-        protect: bool,
-        provider_props: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(resource_name, protect, provider_props)
-        self._props = props
-
     @property
     def host_address(self) -> str:
         return self._provider("uri") or "(default provider)"
-
-    @cached_property
-    def host_name(self) -> str:
-        with reading("its name"):
-            return str(self._props.get("name") or self.resource_name)
 
     @cached_property
     def vcpus(self) -> int | None:
@@ -221,21 +215,6 @@ class ProxmoxVmFacts(VmFacts):
     `<bridge>.<vlan>` (`<bridge>` untagged) and its `firewall` flag puts it behind the VM's firewall."""
 
     platform = "proxmox"
-
-    def __init__(
-        self,
-        props: Mapping[str, Any],
-        resource_name: str,
-        protect: bool,
-        provider_props: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(resource_name, protect, provider_props)
-        self._props = props
-
-    @cached_property
-    def host_name(self) -> str:
-        with reading("its name"):
-            return str(self._props.get("name") or self.resource_name)
 
     @cached_property
     def vcpus(self) -> int | None:
