@@ -74,6 +74,7 @@ class VmRequest:
     """Everything a backend needs to build one VM."""
 
     vm: VmInstance
+    template: Template
     host: HostHandle
     image: ImageHandle
     networks: Sequence[NetworkHandle]

@@ -58,6 +58,7 @@ class TaggedVm(pulumi.ComponentResource):
             )
         request = VmRequest(
             vm=vm,
+            template=template,
             host=host,
             image=image,
             networks=networks,

@@ -92,6 +92,8 @@ def test_a_template_is_a_downloaded_image_and_a_template_vm_per_node_that_uses_i
     image = images[0]
     assert image.inputs["url"] == "https://images.example.com/cloud-2026.11.qcow2"
     assert image.inputs["contentType"] == "import" and image.inputs["datastoreId"] == "local"
+    names = [image.inputs["fileName"] for image in images]
+    assert len(set(names)) == len(names), "per-node names: a shared image datastore holds every node's copy"
     template = templates[0]
     assert template.inputs["name"] == "test-cloud-2026.11"
     assert template.inputs["started"] is False
@@ -106,7 +108,8 @@ def test_a_vm_is_a_clone_of_its_nodes_template_sized_from_the_catalog(built: Bui
     assert db.inputs["clone"]["retries"] >= 3, "clones of one template retry on its lock"
     assert db.inputs["clone"]["vmId"] >= 100
     assert templates[db.inputs["nodeName"]].urn in db.dependencies
-    assert db.inputs["cpu"] == {"cores": 1, "sockets": 1}
+    assert db.inputs["cpu"] == {"cores": 1, "sockets": 1, "type": "x86-64-v2-AES"}, "runs RHEL 9-class guests"
+    assert db.inputs["operatingSystem"] == {"type": "l26"}
     assert db.inputs["memory"] == {"dedicated": 256}
     assert db.inputs["disks"] == [{"interface": "scsi0", "datastoreId": "local-lvm", "size": 2}]
     assert db.inputs["started"] is True and db.inputs["onBoot"] is True
@@ -170,7 +173,8 @@ def test_an_existing_template_vm_is_cloned_without_a_download() -> None:
     }
     built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
     assert built.of_type("proxmoxve:download/file:File") == []
-    assert {vm.inputs["clone"]["vmId"] for vm in vms(built).values()} == {9000}
+    clones = [vm.inputs["clone"] for vm in vms(built).values()]
+    assert {(clone["vmId"], clone["nodeName"]) for clone in clones} == {(9000, "pve-01")}, "cloned from its node"
 
 
 def test_libvirt_and_proxmox_pools_in_one_fleet_each_get_their_own_resources() -> None:

@@ -90,6 +90,12 @@ class ProxmoxCluster(Strict):
     clone: Literal["linked", "full"] = Field(
         default="linked", description="linked (copy-on-write, needs a datastore that supports it) or full copies."
     )
+    cpu_type: str = Field(
+        default="x86-64-v2-AES",
+        pattern=r"^[A-Za-z0-9_.+-]{1,40}$",
+        description="The virtual CPU model of the cluster's VMs; the default runs current distributions "
+        "(RHEL 9 needs x86-64-v2) and migrates between recent nodes; `host` gives the node's own CPU.",
+    )
     bridge: str = Field(
         default="vmbr0",
         pattern=r"^[a-z][a-z0-9]{0,9}$",

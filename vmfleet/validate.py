@@ -171,6 +171,10 @@ def _template_images(fleet: Fleet, inspect_image: ImageInspector | None) -> tupl
         if path is None:
             needs[template.name] = _ImageNeed(declared, f"{says}; an image_url is not read before deployment")
             continue
+        if _only_on_clusters(fleet, template.name):
+            # Only libvirt hosts upload an image_path; a cluster cannot use one (vmfleet.operations says so).
+            needs[template.name] = _ImageNeed(declared, says)
+            continue
         if inspect_image is None:
             needs[template.name] = _ImageNeed(declared, says)
             continue
@@ -191,6 +195,13 @@ def _template_images(fleet: Fleet, inspect_image: ImageInspector | None) -> tupl
         else:
             needs[template.name] = _ImageNeed(declared, f"{says}; qemu-img reads {gib_text(size)} in {path}")
     return found, needs
+
+
+def _only_on_clusters(fleet: Fleet, template: str) -> bool:
+    """The template's VMs all run on Proxmox VE pools (and there are some)."""
+    pools = {group.pool for group in fleet.vms if group.template == template}
+    clustered = {pool.name for pool in fleet.host_pools if isinstance(pool, ProxmoxPool)}
+    return bool(pools) and pools <= clustered
 
 
 def _segment_problems(fleet: Fleet) -> list[Problem]:

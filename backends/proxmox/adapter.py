@@ -16,8 +16,8 @@ Proxmox retry a clone that finds the lock taken (`CLONE_RETRIES`), so clones are
 
 Classes and tokens are those of pulumi-proxmoxve 8.3.0 (`proxmoxve:index/vmLegacy:VmLegacy` and so
 on; `scripts/sdk_tokens.py` checks the provider built here serves every one). `VmLegacy` is the
-provider's current VM resource: its non-legacy `Vm` is an experimental proof of concept without
-disks, NICs or cloning (../shared/reference/providers.md, section B).
+provider's full VM resource: the SDK marks its non-legacy `Vm` as an experimental proof of concept
+without disks, NICs or cloning.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ from vmfleet.spec import (
     Segment,
     Template,
 )
+
+OS_TYPES = {"linux": "l26", "windows": "win11", "bsd": "other"}
+"""Proxmox's guest OS type for each template `os_family` (it tunes defaults for the guest)."""
 
 CLONE_RETRIES = 5
 """How often Proxmox retries a clone that finds its template locked by another clone."""
@@ -119,7 +122,7 @@ class ProxmoxBackend:
             datastore_id=cluster.image_datastore,
             content_type="import",
             url=template.image_url,
-            file_name=names.image_file(self.prefix, template.name, template.version),
+            file_name=names.image_file(self.prefix, template.name, template.version, host.name),
             opts=self._on(host, parent),
         )
         template_vm = proxmox.VmLegacy(
@@ -287,10 +290,12 @@ class ProxmoxBackend:
             pool_id=resource_pool.pool_id,
             clone=proxmox.VmLegacyCloneArgs(
                 vm_id=request.image.image_id.apply(int),
+                node_name=request.template.proxmox_node,  # an existing template VM lives on its own node
                 full=cluster.clone == "full",
                 retries=CLONE_RETRIES,
             ),
-            cpu=proxmox.VmLegacyCpuArgs(cores=vm.vcpus, sockets=1),
+            cpu=proxmox.VmLegacyCpuArgs(cores=vm.vcpus, sockets=1, type=cluster.cpu_type),
+            operating_system=proxmox.VmLegacyOperatingSystemArgs(type=OS_TYPES[request.template.os_family]),
             memory=proxmox.VmLegacyMemoryArgs(dedicated=vm.memory_mib),
             disks=[proxmox.VmLegacyDiskArgs(interface="scsi0", datastore_id=cluster.datastore, size=vm.disk_gib)],
             network_devices=[

@@ -16,9 +16,13 @@ def template_vm(prefix: str, template: str, version: str) -> str:
     return f"{prefix}-{template}-{version}"
 
 
-def image_file(prefix: str, template: str, version: str) -> str:
-    """A downloaded cloud image in the image datastore (content type `import` wants .qcow2/.raw/.img)."""
-    return f"{prefix}-{template}-{version}.qcow2"
+def image_file(prefix: str, template: str, version: str, node: str) -> str:
+    """A downloaded cloud image in the image datastore (content type `import` wants .qcow2/.raw/.img).
+
+    Named per node: on a datastore shared by the nodes (cephfs, NFS) one name for every node's
+    download would collide, and deleting one node's copy would delete every node's.
+    """
+    return f"{prefix}-{template}-{version}-{node}.qcow2"
 
 
 def resource_pool(prefix: str, project: str) -> str:

@@ -1,7 +1,7 @@
 """A VM's governance tags as Proxmox VE tags: what the cluster's UI and API can filter on.
 
 Proxmox tags are plain words, not key/value pairs, of letters, digits and `_ - + .`
-(`../shared/reference/providers.md`, section B), and "Proxmox always sorts the VM tags. If the list
+(Proxmox VE's `pve-tag` format), and "Proxmox always sorts the VM tags. If the list
 in template is not sorted, then Proxmox will always report a difference on the resource"
 (bpg/terraform-provider-proxmox v0.111.1, docs/resources/virtual_environment_vm.md, `tags`; the
 provider itself sorts with Go's byte order, proxmoxtf/resource/vm/vm.go). So each mandatory tag
