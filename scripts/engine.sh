@@ -306,6 +306,17 @@ if ! langhost_ok; then
 	langhost_source | sha256sum | cut -c1-64 >"$BIN/pulumi-language-python.source"
 fi
 
+# embed_schema SCHEMA EMBED VERSION: the generated schema with its version stamped, where the provider
+# binary embeds it (a bridged provider reports the schema it was built with).
+embed_schema() {
+	python3 - "$1" "$2" "$3" <<'PY'
+import json, sys
+schema = json.load(open(sys.argv[1], encoding="utf-8"))
+schema["version"] = sys.argv[3]
+json.dump(schema, open(sys.argv[2], "w", encoding="utf-8"), indent=2, sort_keys=True)
+PY
+}
+
 # ------------------------------------------------------------------------------- 3. libvirt provider
 write_libvirt_module() { # $1: directory
 	mkdir -p "$1"
@@ -346,12 +357,7 @@ if ! provider_built; then
 	upstream_dir=$(cd "$src" && "$GO" list -f '{{.Module.Dir}}' github.com/dmacvicar/terraform-provider-libvirt/libvirt)
 	run_logged "$LVDIR/logs/tfgen-schema.log" "generating the provider schema" bash -c "cd '$src' && \
 		FLEET_LIBVIRT_UPSTREAM_DIR='$upstream_dir' '$LVDIR/bin/pulumi-tfgen-libvirt' schema --out '$LVDIR/schema'"
-	python3 - "$LVDIR/schema/schema.json" "$src/cmd/pulumi-resource-libvirt/schema-embed.json" "$LIBVIRT_VERSION" <<'PY'
-import json, sys
-schema = json.load(open(sys.argv[1], encoding="utf-8"))
-schema["version"] = sys.argv[3]
-json.dump(schema, open(sys.argv[2], "w", encoding="utf-8"), indent=2, sort_keys=True)
-PY
+	embed_schema "$LVDIR/schema/schema.json" "$src/cmd/pulumi-resource-libvirt/schema-embed.json" "$LIBVIRT_VERSION"
 	run_logged "$LVDIR/logs/provider-build.log" "compiling pulumi-resource-libvirt $LIBVIRT_VERSION" bash -c "cd '$src' && \
 		'$GO' build -trimpath -ldflags '$ld' -o '$LVDIR/bin/pulumi-resource-libvirt.tmp' ./cmd/pulumi-resource-libvirt"
 	mv -f "$LVDIR/bin/pulumi-resource-libvirt.tmp" "$LVDIR/bin/pulumi-resource-libvirt"
@@ -435,12 +441,7 @@ if ! proxmoxve_built; then
 	say "  $(tail -n 1 "$PVDIR/logs/sdk-tokens.log")"
 	# The generator's table of which upstream provider (SDKv2 or plugin framework) serves each token.
 	cp "$PVDIR/schema/bridge-metadata.json" "$src/provider/bridge-metadata.json"
-	python3 - "$PVDIR/schema/schema.json" "$src/cmd/pulumi-resource-proxmoxve/schema-embed.json" "$PROXMOXVE_VERSION" <<'PY'
-import json, sys
-schema = json.load(open(sys.argv[1], encoding="utf-8"))
-schema["version"] = sys.argv[3]
-json.dump(schema, open(sys.argv[2], "w", encoding="utf-8"), indent=2, sort_keys=True)
-PY
+	embed_schema "$PVDIR/schema/schema.json" "$src/cmd/pulumi-resource-proxmoxve/schema-embed.json" "$PROXMOXVE_VERSION"
 	run_logged "$PVDIR/logs/provider-build.log" "compiling pulumi-resource-proxmoxve $PROXMOXVE_VERSION" bash -c "cd '$src' && \
 		'$GO' build -trimpath -ldflags '$ld' -o '$PVDIR/bin/pulumi-resource-proxmoxve.tmp' ./cmd/pulumi-resource-proxmoxve"
 	mv -f "$PVDIR/bin/pulumi-resource-proxmoxve.tmp" "$PVDIR/bin/pulumi-resource-proxmoxve"

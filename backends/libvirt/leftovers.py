@@ -32,10 +32,10 @@ import yaml
 
 from backends.libvirt import names
 from backends.libvirt.host_call import Progress, call, lookup
+from backends.libvirt.probe import LOCAL_URIS
 from vmfleet.load import CONFIG_KEY, parse
 from vmfleet.spec import Fleet, LibvirtPool
 
-LOCAL_URIS = ("qemu:///system", "qemu:///session")
 DOMAIN_TYPE = "libvirt:index/domain:Domain"
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 Managed = set[tuple[str, str]]
