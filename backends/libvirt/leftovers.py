@@ -30,14 +30,14 @@ from typing import Any
 
 import yaml
 
-from backends.libvirt import names
+from backends.libvirt import describe, names
 from backends.libvirt.host_call import Progress, call, lookup
 from backends.libvirt.probe import LOCAL_URIS
 from vmfleet.load import CONFIG_KEY, parse
 from vmfleet.spec import Fleet, LibvirtPool
 
-DOMAIN_TYPE = "libvirt:index/domain:Domain"
-DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+DOMAIN_TYPE = describe.DOMAIN_TYPE
+DYNAMIC_TYPE = describe.DYNAMIC_TYPE
 Managed = set[tuple[str, str]]
 """(kind, name) of every object the stack's state records."""
 
@@ -63,7 +63,7 @@ def managed_objects(export: dict[str, Any]) -> Managed:
     """What a `pulumi stack export` document records, as (kind, name) pairs.
 
     Dynamic resources all share one type token and their provider is a secret in state, so their
-    kind is told by the shape of their outputs (storage.py, network.py, nwfilter.py).
+    kind is told by their outputs (`describe.dynamic_provider`).
     """
     managed: Managed = set()
     for resource in (export.get("deployment") or {}).get("resources") or []:
@@ -81,15 +81,14 @@ def managed_objects(export: dict[str, Any]) -> Managed:
 
 
 def _dynamic_kind(outputs: dict[str, Any]) -> str | None:
-    if "bridge" in outputs:
-        return "network"
-    if "pool" in outputs:
+    """The leftover kind a dynamic resource's outputs record: volumes are one kind here, and domain
+    tags are not an object of their own."""
+    provider = describe.dynamic_provider(outputs)
+    if provider is None:
+        return None
+    if describe.is_volume(provider):
         return "volume"
-    if "path" in outputs and "autostart" in outputs:
-        return "storage pool"
-    if "xml" in outputs:
-        return "nwfilter"
-    return None
+    return provider.kind if provider.kind in ("network", "storage pool", "nwfilter") else None
 
 
 def find(fleet: Fleet, managed: Managed) -> list[Leftover]:

@@ -231,10 +231,11 @@ class EphemeralStack:
                     secrets_provider="passphrase",
                 ),
             )
-        # Keep what creating the stack wrote (its encryption salt); replace the declaration.
+        # Keep what creating the stack wrote (its encryption salt) and other config keys (secrets
+        # set with `set_config`); replace the declaration.
         document = yaml.safe_load(stack_file.read_text()) if stack_file.exists() else {}
         document = document or {}
-        document["config"] = {"vmfleet:fleet": self.declaration}
+        document["config"] = {**(document.get("config") or {}), "vmfleet:fleet": self.declaration}
         stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def policy_config(self, config: dict[str, Any]) -> str:
