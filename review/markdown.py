@@ -201,8 +201,12 @@ class _Blocks:
         result = verdict(self.review, self.mode)
         counts = f"mandatory violations: {result.mandatory}, advisory: {result.advisory}"
         if not result.preview_completed:
-            judged = counts if result.policies_ran else "the policies did not run"
-            line = f"**❌ The preview failed**: nothing can be deployed until the errors below are fixed ({judged})."
+            if not self.review.vms:
+                return (
+                    "**❌ The preview failed** before the program declared the fleet, so nothing was planned "
+                    "or judged: fix the errors below."
+                )
+            line = f"**❌ The preview failed**: nothing can be deployed until the errors below are fixed ({counts})."
         elif self.mode == DRIFT:
             line = (
                 "**✅ No drift**: the hosts match the last deployment and the declaration."
@@ -217,6 +221,8 @@ class _Blocks:
         return line
 
     def _counts(self) -> str:
+        if not self.review.vms and not self.review.preview.completed:
+            return ""
         counts = self.review.counts()
         before = sum(counts[s] for s in (REMOVED, REPLACED, RECREATED, CHANGED, UNCHANGED))
         after = before - counts[REMOVED] + counts[NEW]
@@ -262,8 +268,8 @@ class _Blocks:
     def _violations(self, keep: dict[str, int]) -> str:
         mandatory, advisory = self.rows["mandatory"], self.rows["advisory"]
         if not (mandatory or advisory):
-            ran = self.review.preview.policies_ran
-            return "### Policy violations\n\nNone." if ran else ""
+            judged = self.review.preview.policies_ran and (self.review.vms or self.review.preview.completed)
+            return "### Policy violations\n\nNone." if judged else ""
         lines = ["### Policy violations", "", "| level | policy | VM | message |", "|---|---|---|---|"]
         lines += mandatory[: keep["mandatory"]]
         lines += advisory[: keep["advisory"]]
@@ -348,7 +354,7 @@ class _Blocks:
         return f"| {level} | {_cell(violation.policy)} | {_cell(vm)} | {_cell(violation.message)} |"
 
     def _resource_row(self, row: ResourceChange) -> str:
-        return _row(row.component or "-", f"{row.kind} `{_code(row.resource)}`", row.change)
+        return f"| {_cell(row.component or '-')} | {_cell(row.kind)} `{_code(row.resource)}` | {_cell(row.change)} |"
 
     def _expiry_row(self, item: Expiry) -> str:
         if item.days_left < 0:

@@ -1,0 +1,96 @@
+"""Reading the engine's event stream: what is refused, how replacements and secrets read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from review import events, markdown
+from review.changes import read
+from review.events import Diagnostic, Preview, State, Step, Violation
+from tests.review.conftest import RECORDED, fixture_lines, preview_of
+
+
+def test_the_digest_form_is_refused_with_what_to_run() -> None:
+    digest = json.dumps({"steps": [], "changeSummary": {"same": 1}}, indent=4)
+    with pytest.raises(events.EventStreamError, match="PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true"):
+        events.read(digest.splitlines(keepends=True), source="preview.json")
+    with pytest.raises(events.EventStreamError, match="preview digest"):
+        events.read([json.dumps({"steps": []})])
+
+
+def test_text_output_and_empty_input_are_refused() -> None:
+    with pytest.raises(events.EventStreamError, match="line 1: not a JSON engine event"):
+        events.read(["Previewing update (dev):\n"])
+    with pytest.raises(events.EventStreamError, match="is empty"):
+        events.read([])
+
+
+def test_a_secret_reads_as_secret_wherever_it_is() -> None:
+    wrapped = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "[secret]"}
+    assert events.masked({"a": [wrapped, {"b": wrapped}], "c": "plain"}) == {
+        "a": [events.SECRET, {"b": events.SECRET}],
+        "c": "plain",
+    }
+
+
+def test_a_replacement_is_one_step_with_both_states() -> None:
+    preview = preview_of("segment")
+    network = next(step for step in preview.steps.values() if step.name.endswith("-localhost-front"))
+    assert network.op == "replace"
+    assert network.old is not None and network.new is not None
+    assert network.old.inputs["cidr"] != network.new.inputs["cidr"]
+    assert network.replace_keys == ("cidr",)
+
+
+def test_refresh_steps_are_not_changes_and_drift_counts_declared_properties_only() -> None:
+    preview = preview_of("drift")
+    assert all(step.op != "refresh" for step in preview.steps.values())
+    changed = {events.name_of(urn): finding for urn, finding in preview.drift.items()}
+    app = next(finding for name, finding in changed.items() if name.endswith("-app-01"))
+    assert app.changed == ("autostart",) and not app.gone
+    assert all(finding.gone for name, finding in changed.items() if "-web-01" in name)
+
+
+def test_the_policy_description_line_is_dropped_from_messages() -> None:
+    preview = preview_of("violations")
+    lifespan = next(v for v in preview.violations if v.policy == "vm-lifespan")
+    assert lifespan.message.startswith("VM '") and "\n" not in lifespan.message
+    assert lifespan.level == "mandatory" and lifespan.pack == "vmfleet-governance"
+
+
+def test_a_stream_cut_off_before_its_summary_is_not_a_completed_preview() -> None:
+    lines = [line for line in fixture_lines("retag") if "summaryEvent" not in line]
+    preview = events.read(lines)
+    assert not preview.completed
+    assert not markdown.verdict(read(preview, today=RECORDED, warn_days=14)).ok
+
+
+def _preview_with(message: str, level: str = "mandatory") -> Preview:
+    urn = "urn:pulumi:dev::vmfleet::vmfleet:fleet:Fleet$vmfleet:compute:TaggedVm::fleet-web-01"
+    preview = Preview(stack="dev", project="vmfleet", result="succeeded", policy_packs={"vmfleet-governance": "0.1.0"})
+    preview.steps[urn] = Step(
+        urn=urn, type="vmfleet:compute:TaggedVm", op="same", old=None, new=State({}, {}, False, "")
+    )
+    preview.violations.append(Violation("naming", "vmfleet-governance", level, urn, message, "low"))
+    return preview
+
+
+def test_table_cells_keep_markdown_and_html_inert() -> None:
+    hostile = "a | b <script>alert(1)</script> `code` **bold** [link](http://x) @octocat ~~gone~~\nsecond line"
+    text = markdown.render(read(_preview_with(hostile), today=RECORDED, warn_days=14), today=RECORDED)
+    row = next(line for line in text.splitlines() if line.startswith("| **mandatory** | naming |"))
+    assert row.count(" | ") == 3, "a pipe in a message does not add a cell"
+    assert "<script>" not in text and "&lt;script&gt;" in row
+    assert "\\@octocat" in row and "\\[link\\]" in row and "\\*\\*bold\\*\\*" in row and "\\`code\\`" in row
+    assert "second line" in row, "a message stays on its row"
+
+
+def test_errors_are_fenced_whatever_they_contain() -> None:
+    preview = _preview_with("x")
+    preview.violations.clear()
+    preview.result = "failed"
+    preview.diagnostics.append(Diagnostic("error", "", "bad ``` fence </details> <img src=x>"))
+    text = markdown.render(read(preview, today=RECORDED, warn_days=14), today=RECORDED)
+    assert "````text\nbad ``` fence </details> <img src=x>\n````" in text

@@ -1,0 +1,160 @@
+"""The review of each preview the real engine recorded: the golden text, and what each case must say.
+
+The fixtures are the engine's event streams of the lifecycle in tests/review/lifecycle.py (a
+2-VM fleet on the local libvirt, and the prod stack's Proxmox fleet). `make review-fixtures` records
+them again; `make review-fixtures RENDER=1` renders the golden files again after a renderer change.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from review import markdown
+from tests.review.conftest import MANIFEST, RECORDED, fixture_lines, preview_of, rendered, review_of
+from tests.review.lifecycle import FIRST_HASH, PROXMOX_TOKEN, SECOND_HASH
+from tests.review.record import GOLDEN, render_case
+
+CASES = sorted(MANIFEST["cases"])  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rendering_matches_its_golden_file(case: str) -> None:
+    expected = (GOLDEN / f"{case}.md").read_text()
+    actual = render_case(case, MANIFEST)
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), "golden", "rendered"))
+    assert actual == expected, (
+        f"tests/review/golden/{case}.md differs; if the change is intended, run `make review-fixtures RENDER=1` "
+        f"and review the diff:\n{diff}"
+    )
+
+
+def vm_row(case: str, vm: str) -> str:
+    review = review_of(case)
+    return next(change.change for change in review.vms if change.name == vm)
+
+
+def test_create_lists_each_new_vm_with_its_size_template_and_segments() -> None:
+    review = review_of("create")
+    assert review.counts() == {"new": 2}
+    assert vm_row("create", "web-01") == "new: nano (1 vCPU, 128 MiB, 1 GiB disk), tiny 1.0, on front"
+    kinds = {(row.section.title, row.kind) for row in review.resources}
+    assert kinds == {
+        ("Segments", "network"),
+        ("Firewalls", "nwfilter"),
+        ("Templates", "base image"),
+        ("Host pools", "libvirt provider"),
+        ("Host pools", "storage pool"),
+    }
+
+
+def test_retag_is_in_place_and_names_the_tag() -> None:
+    assert vm_row("retag", "web-01") == "retag: role web → frontend: in place"
+    assert review_of("retag").counts() == {"changed": 1, "unchanged": 1}
+
+
+def test_grow_adds_one_vm() -> None:
+    assert review_of("grow").counts() == {"new": 1, "unchanged": 2}
+    assert vm_row("grow", "web-02").startswith("new: nano")
+
+
+def test_resize_replaces_the_vm_and_keeps_its_disk() -> None:
+    assert vm_row("resize", "web-01") == "resize nano → duo (1 → 2 vCPU): replaced, disk kept"
+
+
+def test_a_bigger_disk_grows_in_place() -> None:
+    assert vm_row("grow-disk", "app-01") == "size nano → roomy; grow disk 1 → 2 GiB: in place"
+
+
+def test_shrink_says_the_disk_is_deleted() -> None:
+    assert vm_row("shrink", "app-01") == "removed: its disk is deleted"
+    assert review_of("shrink").counts() == {"removed": 1, "unchanged": 1}
+
+
+def test_violations_fail_the_gate_mandatory_first() -> None:
+    text = rendered("violations")
+    assert "**❌ Policy gate fails** (mandatory violations: 1, advisory: 3)" in text
+    table = text.split("### Policy violations", 1)[1].split("###", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert rows[0].startswith("| **mandatory** | vm-lifespan | web-01 | VM ") and "breaks lifespan" in rows[0]
+    assert [row.split(" | ")[1] for row in rows[1:]] == ["sizing-limits", "vm-expiry-notice", "sizing-limits"]
+    assert all(row.startswith("| advisory |") for row in rows[1:])
+    assert not markdown.verdict(review_of("violations")).ok
+
+
+def test_an_advisory_violation_alone_passes_the_gate() -> None:
+    result = markdown.verdict(review_of("retag"))
+    assert result.ok and result.mandatory == 0 and result.advisory == 1
+
+
+def test_a_secret_change_shows_as_secret_and_never_its_value() -> None:
+    assert vm_row("secret", "app-01") == "cloud-init user data changed ([secret]): in place"
+    for case in CASES:
+        raw = "".join(fixture_lines(case))
+        texts = [rendered(case), rendered(case, markdown.GITHUB_COMMENT_LIMIT)]
+        for secret in (FIRST_HASH, SECOND_HASH, PROXMOX_TOKEN):
+            assert secret not in raw, f"the engine printed a secret in {case}"
+            assert all(secret not in text for text in texts), f"the review of {case} shows a secret"
+
+
+def test_a_replaced_network_replaces_its_vms_and_says_why() -> None:
+    review = review_of("segment")
+    assert review.counts() == {"replaced": 2}
+    assert vm_row("segment", "web-01") == "segment front's network is replaced: replaced, disk kept"
+    network = next(row for row in review.resources if row.kind == "network")
+    assert network.change.startswith("replaced: cidr ") and " → " in network.change
+    nwfilter = next(row for row in review.resources if row.kind == "nwfilter")
+    assert nwfilter.change == "updated: xml changed"
+    assert '+    <tcp dstportstart="443" dstportend="443" />' in nwfilter.diffs[0][1]
+
+
+def test_a_program_error_fails_the_preview_with_its_message() -> None:
+    text = rendered("error")
+    assert "**❌ The preview failed** before the program declared the fleet" in text
+    assert "vms[0] (web).segments[1]: 'dmz' is not a declared segment; declared: front" in text
+    assert "program exited with non-zero exit code" not in text, "the engine's generic closing line is dropped"
+    assert not preview_of("error").completed
+
+
+def test_drift_shows_a_vm_deleted_by_hand_and_a_setting_put_back() -> None:
+    review = review_of("drift")
+    assert vm_row("drift", "web-01") == "deleted on the host: created again"
+    assert vm_row("drift", "app-01") == "domain changed on the host (autostart), put back: in place"
+    result = markdown.verdict(review, markdown.DRIFT)
+    assert not result.ok and result.drifted == 3  # web-01's domain and tags, app-01's domain
+    assert markdown.verdict(review_of("retag"), markdown.DRIFT).drifted == 0, "output-only differences are no drift"
+
+
+def test_expiring_vms_are_listed_with_their_owners() -> None:
+    review = review_of("violations")
+    assert [(item.vm, item.owner, item.days_left) for item in review.expiring] == [
+        ("web-01", "qa@example.com", -1),
+        ("app-01", "qa@example.com", 10),
+    ]
+    assert "| web-01 | qa@example.com | " in rendered("violations").split("### Expired or expiring")[1]
+
+
+def test_proxmox_vms_and_cluster_services_read_in_words() -> None:
+    review = review_of("prod-create")
+    assert review.counts() == {"new": 25}
+    web = next(vm for vm in review.vms if vm.name == "web-01")
+    assert web.change == "new: medium (4 vCPU, 8192 MiB, 80 GiB disk), ubuntu-2404 2026.11, on web"
+    assert web.host.startswith("pve-") and web.owner == "group:platform"
+    sections = {section.title: len(rows) for section, rows in review.sections().items()}
+    assert sections["Backup tiers"] == 2 and sections["Templates"] == 20
+    assert {row.kind for row in review.resources if row.section.title == "Templates"} == {
+        "template VM",
+        "download file",
+    }
+    assert markdown.verdict(review).ok
+
+
+def test_stack_outputs_are_left_out() -> None:
+    text = rendered("create")
+    for output in ("inventory", "utilization", "placement"):
+        assert output not in text
+
+
+def test_the_recording_date_is_the_reviews_today() -> None:
+    assert f"on {RECORDED.isoformat()}" in rendered("create")
