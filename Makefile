@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor up preview down refresh leftovers lint unit engine-test test soak
+.PHONY: help setup engine hypervisor up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,6 +27,12 @@ up: ## Deploy STACK (default dev) with its policy pack config
 preview: ## Show what `make up` would change, policies applied
 	@STACK=$(STACK) scripts/stack.sh preview
 
+review: ## The preview as a pull-request review (Markdown in .review/STACK/); fails when the policy gate does
+	@STACK=$(STACK) scripts/stack.sh review
+
+drift: ## Drift check: refresh and preview STACK; fails when the hosts drifted or anything would change
+	@STACK=$(STACK) scripts/stack.sh drift
+
 down: ## Destroy everything STACK created
 	@STACK=$(STACK) scripts/stack.sh down
 
@@ -36,19 +42,25 @@ refresh: ## Read the real state of STACK's resources into its state
 leftovers: ## List what STACK left on its hosts outside its state; REMOVE=1 removes it
 	@STACK=$(STACK) REMOVE=$(REMOVE) scripts/stack.sh leftovers
 
-lint: setup ## ruff, mypy, gofmt, and bash syntax of the scripts
+lint: setup ## ruff, mypy, gofmt, bash syntax of the scripts, actionlint (with shellcheck) on the workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/mypy policies/__main__.py
 	@unformatted=$$($(GOFMT) -l engine) || exit 1; test -z "$$unformatted" || { echo "gofmt would change: $$unformatted"; exit 1; }
 	@for script in scripts/*.sh .ci/run; do bash -n "$$script" || exit 1; done
+	@actionlint=$$(scripts/tools.sh actionlint) && $$actionlint -no-color && echo "actionlint: workflows clean"
+	@command -v node >/dev/null || { echo "node is needed to check .github/scripts/*.js"; exit 1; }
+	@for script in .github/scripts/*.js; do node --check "$$script" || exit 1; done
 
 unit: setup ## Fast tests: validation, placement, components under mocks, policies
 	$(PY) -m pytest -m "not engine" -q
 
 engine-test: setup engine hypervisor ## The engine tier only: real pulumi against the local libvirt
 	$(PY) -m pytest -m engine -q
+
+review-fixtures: setup engine hypervisor ## Record the review's engine fixtures again (RENDER=1: only re-render tests/review/golden)
+	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
 
 soak: setup engine hypervisor ## Hang soak: CYCLES (default 30) up/down cycles of a 6-VM stack, with figures (not in make test)
 	$(PY) scripts/soak.py --cycles $(or $(CYCLES),30)

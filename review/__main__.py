@@ -24,14 +24,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from review import DRIFT, PREVIEW, stacks
+
 ROOT = Path(__file__).resolve().parent.parent
-# The VM facts reader has one home, the policy pack's vmpolicies/vm.py; the pack is its own project
-# beside this one, so its folder goes on the path here, as tests do through pyproject.toml.
-sys.path.insert(0, str(ROOT / "policies"))
-
-from review import changes, events, markdown, preview, stacks  # noqa: E402
-
-EXPIRY_POLICY = "vm-expiry-notice"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--out-dir", required=True, type=Path)
     render.add_argument("--policy-config", type=Path, help="the policy config the preview used (for warnDays)")
     render.add_argument("--today", type=dt.date.fromisoformat, help="judge expiry on this date (default: today, UTC)")
-    render.add_argument("--mode", choices=(markdown.PREVIEW, markdown.DRIFT), default=markdown.PREVIEW)
+    render.add_argument("--mode", choices=(PREVIEW, DRIFT), default=PREVIEW)
     render.add_argument(
         "--full-text-at",
         default="",
@@ -57,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     render.add_argument("--print", dest="show", choices=("review", "comment", "none"), default="review")
 
     changed = commands.add_parser("stacks", help="the stacks a change touches, as JSON")
-    changed.add_argument("--base", required=True)
+    which = changed.add_mutually_exclusive_group(required=True)
+    which.add_argument("--base", help="the revision the change starts from")
+    which.add_argument("--all", action="store_true", help="every stack this checkout declares")
     changed.add_argument("--head", default="HEAD")
 
     arguments = parser.parse_args(argv)
@@ -71,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 def _preview(arguments: argparse.Namespace) -> int:
     import os
 
+    from review import preview
+
     command = ["pulumi", *preview.command(arguments.policy_pack, str(arguments.policy_config))]
     arguments.events.parent.mkdir(parents=True, exist_ok=True)
     with arguments.events.open("w") as output:
@@ -79,6 +78,11 @@ def _preview(arguments: argparse.Namespace) -> int:
 
 
 def _render(arguments: argparse.Namespace) -> int:
+    # The VM facts reader has one home, the policy pack's vmpolicies/vm.py; the pack is its own
+    # project beside this one, so its folder goes on the path here, as tests do through pyproject.toml.
+    sys.path.insert(0, str(ROOT / "policies"))
+    from review import changes, events, markdown
+
     try:
         with arguments.events.open() as stream:
             read = events.read(stream, source=str(arguments.events))
@@ -122,7 +126,7 @@ def _warn_days(policy_config: Path | None) -> int:
 
 def _stacks(arguments: argparse.Namespace) -> int:
     declared = stacks.declared(ROOT)
-    if set(arguments.base) <= {"0"}:
+    if arguments.all or set(arguments.base) <= {"0"}:
         print(json.dumps(declared))
         return 0
     try:

@@ -20,19 +20,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from review import DRIFT, PREVIEW
 from review.changes import (
     CHANGED,
     NEW,
     RECREATED,
     REMOVED,
     REPLACED,
-    STACK_TYPE,
     UNCHANGED,
     Expiry,
     ResourceChange,
     Review,
 )
-from review.events import Diagnostic, Violation
+from review.events import Diagnostic, Preview, Violation
 
 GITHUB_COMMENT_LIMIT: Final[int] = 65_536
 """GitHub refuses a pull-request comment body longer than this ("Body is too long (maximum is 65536 characters)")."""
@@ -41,8 +41,6 @@ JOB_SUMMARY_LIMIT: Final[int] = 1_048_576
 OPEN_VM_ROWS: Final[int] = 20
 """The VM table is unfolded when it has at most this many rows."""
 LEVEL_ORDER: Final[tuple[str, ...]] = ("mandatory", "remediate", "advisory", "disabled")
-
-PREVIEW, DRIFT = "preview", "drift"
 
 
 def marker(stack: str) -> str:
@@ -62,7 +60,7 @@ class Verdict:
     advisory: int
     vms: dict[str, int]
     resource_changes: int
-    """Resources the preview would change (creates, updates, replaces, deletes)."""
+    """Resources the preview would change (creates, updates, replaces, deletes), as the engine counts them."""
     drifted: int
     """Resources a refresh found changed or gone on the hosts."""
 
@@ -104,9 +102,16 @@ def verdict(review: Review, mode: str = PREVIEW) -> Verdict:
         mandatory=levels.count("mandatory"),
         advisory=len(levels) - levels.count("mandatory"),
         vms=dict(review.counts()),
-        resource_changes=sum(1 for step in preview.steps.values() if step.changes and step.type != STACK_TYPE),
+        resource_changes=_resource_changes(preview),
         drifted=len(preview.drift),
     )
+
+
+def _resource_changes(preview: Preview) -> int:
+    """What the engine would change, counted as its summary counts (the stack resource included)."""
+    if preview.resource_changes:
+        return sum(count for op, count in preview.resource_changes.items() if op != "same")
+    return sum(1 for step in preview.steps.values() if step.changes)
 
 
 def render(

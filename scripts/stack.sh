@@ -2,7 +2,13 @@
 # One Pulumi operation on a stack of this project, with everything it needs in place first:
 # Debian packages, the program's and the policy pack's virtualenvs, the engine, and (for stacks on
 # qemu:///system) the local hypervisor and the dev image.
-#   scripts/stack.sh up|preview|down|refresh|leftovers      STACK=<name> (default dev)
+#   scripts/stack.sh up|preview|review|drift|down|refresh|leftovers      STACK=<name> (default dev)
+# review: the preview as the pull-request review renders it (review/), written to .review/<stack>/
+#   (review.md, comment.md, summary.md, verdict.json, events.jsonl); exits 1 when the policy gate fails.
+#   REVIEW_DIR replaces .review; REVIEW_PRINT (review, comment, none) says what is printed;
+#   REVIEW_FULL_TEXT_AT says where a cut comment sends readers for the full text.
+# drift: the same preview judged as a drift check (.review/<stack>/drift/); exits 1 when the hosts
+#   drifted or anything would change.
 # up and preview refresh first, so what someone changed on a host shows in the diff and `up`
 # converges it; down refreshes first (a VM removed by hand is then simply gone), keeps deleting past
 # a failure, and then checks the hosts for anything of the stack that is still there.
@@ -13,7 +19,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 STACK=${STACK:-dev}
-action=${1:?usage: scripts/stack.sh up|preview|down|refresh|leftovers}
+action=${1:?usage: scripts/stack.sh up|preview|review|drift|down|refresh|leftovers}
 DEV_PASSPHRASE=vmfleet-dev
 
 die() { echo "error: $*" >&2; exit 1; }
@@ -45,6 +51,26 @@ fi
 echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
 pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
 
+# CI hands a stack's secret config values (a Proxmox API token, password hashes) over as one JSON
+# object, VMFLEET_STACK_SECRETS='{"pve-token": "..."}'. Each is set as a secret in this checkout's
+# stack file (encrypted with the stack's passphrase), its value on standard input, never on a
+# command line or in the log.
+if [ -n "${VMFLEET_STACK_SECRETS:-}" ]; then
+  python3 -c '
+import json, os, subprocess, sys
+try:
+    secrets = json.loads(os.environ["VMFLEET_STACK_SECRETS"])
+except ValueError as error:
+    sys.exit(f"error: VMFLEET_STACK_SECRETS is not a JSON object of config keys and values ({error.msg})")
+if not isinstance(secrets, dict):
+    sys.exit("error: VMFLEET_STACK_SECRETS must be a JSON object of config keys and values")
+for key, value in secrets.items():
+    subprocess.run(["pulumi", "config", "set", "--secret", "--non-interactive", str(key)],
+                   input=str(value), text=True, check=True, stdout=subprocess.DEVNULL)
+    print(f"==> secret config key {key} set from VMFLEET_STACK_SECRETS", file=sys.stderr)
+'
+fi
+
 # A run killed on this machine (Ctrl-C twice, kill -9, a closed terminal) leaves the stack locked in a
 # file backend. A lock whose process is gone on this machine is stale: lift it, saying so. Locks of
 # other machines, and of other backends, are left to `pulumi cancel`.
@@ -72,8 +98,22 @@ leftovers() {
   .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" "$@" || { rm -f "$state"; return 1; }
   rm -f "$state"
 }
+# review and drift: the engine's streamed preview events, rendered by the review command. The
+# rendering runs whatever the preview's status, so a failed preview still gets its review.
+review() {
+  local mode=$1 out=${REVIEW_DIR:-.review}/$STACK status=0 rendered=0
+  if [ "$mode" = drift ]; then out=$out/drift; fi
+  .venv/bin/python -m review preview --events "$out/events.jsonl" --policy-config "$policy_config" || status=$?
+  .venv/bin/python -m review render "$out/events.jsonl" --out-dir "$out" --policy-config "$policy_config" \
+    --mode "$mode" ${REVIEW_FULL_TEXT_AT:+--full-text-at "$REVIEW_FULL_TEXT_AT"} --print "${REVIEW_PRINT:-review}" ||
+    rendered=$?
+  echo "==> $out/: review.md, comment.md, summary.md, verdict.json (engine exit status $status)" >&2
+  return $rendered
+}
 case "$action" in
   up) pulumi up --yes --non-interactive --refresh "${policies[@]}" ;;
+  review) review preview ;;
+  drift) review drift ;;
   preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;
   down)
     status=0
@@ -83,5 +123,5 @@ case "$action" in
     ;;
   refresh) pulumi refresh --yes --non-interactive --clear-pending-creates ;;
   leftovers) if [ "${REMOVE:-}" = 1 ]; then leftovers --remove; else leftovers; fi ;;
-  *) die "unknown action $action (up, preview, down, refresh, leftovers)" ;;
+  *) die "unknown action $action (up, preview, review, drift, down, refresh, leftovers)" ;;
 esac

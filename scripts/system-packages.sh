@@ -6,14 +6,15 @@
 #   runtime: xsltproc (the libvirt provider runs it for xml.xslt),
 #            libvirt daemon and QEMU (the local hypervisor), qemu-utils (images), dnsmasq (DHCP)
 #   tests:   strace, unshare (util-linux) and ip (iproute2): the Proxmox provider test previews in a
-#            network namespace with only loopback and checks that nothing tried to leave it
+#            network namespace with only loopback and checks that nothing tried to leave it;
+#            shellcheck: actionlint (make lint) checks the workflows' shell steps with it
 set -euo pipefail
 
 packages=(
   gcc pkg-config libvirt-dev python3-dev
   xsltproc
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
-  strace util-linux iproute2
+  strace util-linux iproute2 shellcheck
 )
 
 if [ $# -gt 0 ]; then

@@ -96,6 +96,15 @@ def _new_range(fleet: dict[str, Any]) -> None:
     fleet["firewalls"][0]["ingress"].append({"protocol": "tcp", "ports": ["443"], "peer": "any"})
 
 
+def _pull_request(fleet: dict[str, Any]) -> None:
+    _web(fleet).update(count=2, tags={**_web(fleet)["tags"], "role": "frontend"})
+    _app(fleet).update(size="roomy")
+
+
+def _new_template_version(fleet: dict[str, Any]) -> None:
+    fleet["templates"][0]["version"] = "1.1"
+
+
 def _bad_segment(fleet: dict[str, Any]) -> None:
     _web(fleet)["segments"] = ["front", "dmz"]
 
@@ -118,9 +127,50 @@ CASES: tuple[Case, ...] = (
     ),
     Case("secret", "app's password hash (a secret) changes", lambda fleet: fleet, secret=SECOND_HASH),
     Case("segment", "segment front gets a new range and its firewall a rule for 443", _change(_new_range)),
+    Case("template", "template tiny's version goes from 1.0 to 1.1", _change(_new_template_version)),
+    Case(
+        "pull-request",
+        "what a pull request usually brings: web grows to 2 VMs with role frontend, app moves to size roomy",
+        _change(_pull_request),
+    ),
     Case("error", "web names a segment that is not declared", _change(_bad_segment)),
 )
 """The changes previewed against the deployed fleet (besides `create`, from nothing, and `drift`)."""
+
+
+def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
+    """Every VM the review must list for a case, with its change in words (recorded: the recording date)."""
+    web_expires = (recorded + dt.timedelta(days=30)).isoformat()
+    yesterday = (recorded - dt.timedelta(days=1)).isoformat()
+    new_nano = "new: nano (1 vCPU, 128 MiB, 1 GiB disk), tiny 1.0, on front"
+    return {
+        "create": {"web-01": new_nano, "app-01": new_nano},
+        "retag": {"web-01": "retag: role web → frontend: in place"},
+        "grow": {"web-02": new_nano},
+        "resize": {"web-01": "resize nano → duo (1 → 2 vCPU): replaced, disk kept"},
+        "grow-disk": {"app-01": "size nano → roomy; grow disk 1 → 2 GiB: in place"},
+        "shrink": {"app-01": "removed: its disk is deleted"},
+        "violations": {"web-01": f"retag: expires {web_expires} → {yesterday}: in place"},
+        "secret": {"app-01": "cloud-init user data changed ([secret]): in place"},
+        "segment": {
+            "web-01": "segment front's network is replaced: replaced, disk kept",
+            "app-01": "segment front's network is replaced: replaced, disk kept",
+        },
+        "template": {
+            "web-01": "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)",
+            "app-01": "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)",
+        },
+        "pull-request": {
+            "web-01": "retag: role web → frontend: in place",
+            "web-02": new_nano,
+            "app-01": "size nano → roomy; grow disk 1 → 2 GiB: in place",
+        },
+        "error": {},
+        "drift": {
+            "web-01": "deleted on the host: created again",
+            "app-01": "domain changed on the host (autostart), put back: in place",
+        },
+    }[case]
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,23 @@ def record() -> None:
     (FIXTURES / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+README_EXAMPLE = "pull-request"
+EXAMPLE_BEGIN = "<!-- review example: begin (make review-fixtures writes it) -->\n\n"
+EXAMPLE_END = "\n\n<!-- review example: end -->"
+
+
+def readme_example(golden: str) -> str:
+    """The golden review as the README quotes it: a block quote, so it renders as an example."""
+    return "\n".join(f"> {line}" if line else ">" for line in golden.rstrip("\n").splitlines())
+
+
+def with_readme_example(readme: str, golden: str) -> str:
+    """The README with its example comment replaced by `golden`."""
+    start = readme.index(EXAMPLE_BEGIN) + len(EXAMPLE_BEGIN)
+    end = readme.index(EXAMPLE_END)
+    return readme[:start] + readme_example(golden) + readme[end:]
+
+
 def render() -> None:
     manifest = load_manifest()
     GOLDEN.mkdir(exist_ok=True)
@@ -84,6 +101,9 @@ def render() -> None:
     for name in cases:
         (GOLDEN / f"{name}.md").write_text(render_case(name, manifest))
         print(f"rendered tests/review/golden/{name}.md")
+    readme = ROOT / "README.md"
+    readme.write_text(with_readme_example(readme.read_text(), (GOLDEN / f"{README_EXAMPLE}.md").read_text()))
+    print(f"rendered README.md's example from tests/review/golden/{README_EXAMPLE}.md")
 
 
 def main() -> None:

@@ -94,3 +94,26 @@ def test_errors_are_fenced_whatever_they_contain() -> None:
     preview.diagnostics.append(Diagnostic("error", "", "bad ``` fence </details> <img src=x>"))
     text = markdown.render(read(preview, today=RECORDED, warn_days=14), today=RECORDED)
     assert "````text\nbad ``` fence </details> <img src=x>\n````" in text
+
+
+def test_a_replaced_proxmox_vm_is_a_new_clone_with_new_disks() -> None:
+    """Built from the prod recording's own VM inputs: no cluster here to record an update against."""
+    created = preview_of("prod-create")
+    machine = next(
+        s for s in created.steps.values() if s.type == "proxmoxve:index/vmLegacy:VmLegacy" and s.name == "prod-web-01"
+    )
+    assert machine.new is not None
+    document = json.loads(machine.new.inputs["description"])
+    smaller = {**document, "vcpus": 2, "size": "small"}
+    old = State({**machine.new.inputs, "description": json.dumps(smaller)}, {}, True, machine.new.parent)
+    replaced = Step(machine.urn, machine.type, "replace", old=old, new=machine.new, replace_keys=("cpu",))
+    component = created.steps[machine.parent]
+    preview = Preview(stack="prod", project="vmfleet", result="succeeded")
+    preview.steps = {
+        component.urn: Step(component.urn, component.type, "same", component.new, component.new),
+        machine.urn: replaced,
+    }
+    review = read(preview, today=RECORDED, warn_days=14)
+    assert [vm.change for vm in review.vms] == [
+        "resize small → medium (2 → 4 vCPU): replaced by a new clone, its disks recreated (their data is lost)"
+    ]

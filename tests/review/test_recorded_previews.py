@@ -11,9 +11,9 @@ import difflib
 
 import pytest
 
-from review import markdown
+from review import DRIFT, markdown
 from tests.review.conftest import MANIFEST, RECORDED, fixture_lines, preview_of, rendered, review_of
-from tests.review.lifecycle import FIRST_HASH, PROXMOX_TOKEN, SECOND_HASH
+from tests.review.lifecycle import FIRST_HASH, PROXMOX_TOKEN, SECOND_HASH, expected_vm_changes
 from tests.review.record import GOLDEN, render_case
 
 CASES = sorted(MANIFEST["cases"])  # type: ignore[call-overload]
@@ -28,6 +28,12 @@ def test_rendering_matches_its_golden_file(case: str) -> None:
         f"tests/review/golden/{case}.md differs; if the change is intended, run `make review-fixtures RENDER=1` "
         f"and review the diff:\n{diff}"
     )
+
+
+@pytest.mark.parametrize("case", [case for case in CASES if case != "prod-create"])
+def test_each_affected_vm_reads_as_expected(case: str) -> None:
+    """Every VM the preview touches, and no other, with its change in words (tests/review/lifecycle.py)."""
+    assert {vm.name: vm.change for vm in review_of(case).affected} == expected_vm_changes(case, RECORDED)
 
 
 def vm_row(case: str, vm: str) -> str:
@@ -121,9 +127,9 @@ def test_drift_shows_a_vm_deleted_by_hand_and_a_setting_put_back() -> None:
     review = review_of("drift")
     assert vm_row("drift", "web-01") == "deleted on the host: created again"
     assert vm_row("drift", "app-01") == "domain changed on the host (autostart), put back: in place"
-    result = markdown.verdict(review, markdown.DRIFT)
+    result = markdown.verdict(review, DRIFT)
     assert not result.ok and result.drifted == 3  # web-01's domain and tags, app-01's domain
-    assert markdown.verdict(review_of("retag"), markdown.DRIFT).drifted == 0, "output-only differences are no drift"
+    assert markdown.verdict(review_of("retag"), DRIFT).drifted == 0, "output-only differences are no drift"
 
 
 def test_expiring_vms_are_listed_with_their_owners() -> None:

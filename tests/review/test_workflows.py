@@ -1,0 +1,96 @@
+"""The GitHub Actions workflows: actionlint passes, they run the make targets the README documents
+(so CI and laptops do the same thing), and secrets reach steps only through the environment."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from review import stacks
+from tests.declarations import ROOT
+
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def load(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the key `on` as True.
+    return {("on" if key is True else key): value for key, value in document.items()}
+
+
+def run_steps(workflow: dict[str, Any]) -> list[str]:
+    return [step["run"] for job in workflow["jobs"].values() for step in job.get("steps", []) if "run" in step]
+
+
+def test_there_is_a_workflow_for_review_deploy_and_drift() -> None:
+    assert [path.name for path in WORKFLOWS] == ["deploy.yml", "drift.yml", "review.yml"]
+    triggers = {path.stem: set(load(path)["on"]) for path in WORKFLOWS}
+    assert triggers == {
+        "review": {"pull_request"},
+        "deploy": {"push", "workflow_dispatch"},
+        "drift": {"schedule", "workflow_dispatch"},
+    }
+
+
+def test_actionlint_passes_on_every_workflow() -> None:
+    actionlint = subprocess.run(
+        [str(ROOT / "scripts" / "tools.sh"), "actionlint"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    linted = subprocess.run([actionlint, "-no-color", "-oneline"], cwd=ROOT, capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def readme_make_targets() -> set[str]:
+    return set(re.findall(r"`make ([a-z-]+)", (ROOT / "README.md").read_text()))
+
+
+def makefile_targets() -> set[str]:
+    return set(re.findall(r"^([a-z-]+):.*## ", (ROOT / "Makefile").read_text(), flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_workflows_run_the_make_targets_the_readme_documents(path: Path) -> None:
+    used = {target for script in run_steps(load(path)) for target in re.findall(r"\bmake ([a-z-]+)", script)}
+    assert used, f"{path.name} runs no make target"
+    assert used <= readme_make_targets(), f"{path.name} runs make targets the README does not show: {used}"
+    assert used <= makefile_targets()
+
+
+def test_the_workflows_use_review_deploy_and_drift_targets() -> None:
+    used = {
+        path.stem: {target for script in run_steps(load(path)) for target in re.findall(r"\bmake ([a-z-]+)", script)}
+        for path in WORKFLOWS
+    }
+    assert used == {"review": {"review"}, "deploy": {"up", "drift"}, "drift": {"drift"}}
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_secrets_reach_steps_through_the_environment_only(path: Path) -> None:
+    for script in run_steps(load(path)):
+        assert "secrets." not in script, f"{path.name}: a secret is interpolated into a script"
+        assert "set -x" not in script
+        for name in ("PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "VMFLEET_STACK_SECRETS"):
+            assert name not in script, f"{path.name}: a script names {name}"
+
+
+def test_stack_jobs_run_on_the_stacks_runner_one_deploy_at_a_time() -> None:
+    deploy = load(ROOT / ".github" / "workflows" / "deploy.yml")
+    up = deploy["jobs"]["up"]
+    assert up["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
+    assert up["environment"] == "${{ matrix.stack }}"
+    for path in WORKFLOWS:
+        for name, job in load(path)["jobs"].items():
+            if "matrix" in job.get("strategy", {}):
+                assert job["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}"], (path.name, name)
+    labels = yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"]
+    assert labels == [f"vmfleet-{stack}" for stack in stacks.declared(ROOT)]
+
+
+def test_a_stack_can_be_deployed_by_hand_by_its_name() -> None:
+    options = load(ROOT / ".github" / "workflows" / "deploy.yml")["on"]["workflow_dispatch"]["inputs"]["stack"]
+    assert options["options"] == stacks.declared(ROOT)
