@@ -143,6 +143,7 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
     web_expires = (recorded + dt.timedelta(days=30)).isoformat()
     yesterday = (recorded - dt.timedelta(days=1)).isoformat()
     new_nano = "new: nano (1 vCPU, 128 MiB, 1 GiB disk), tiny 1.0, on front"
+    rebuilt = "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)"
     return {
         "create": {"web-01": new_nano, "app-01": new_nano},
         "retag": {"web-01": "retag: role web → frontend: in place"},
@@ -156,10 +157,7 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
             "web-01": "segment front's network is replaced: replaced, disk kept",
             "app-01": "segment front's network is replaced: replaced, disk kept",
         },
-        "template": {
-            "web-01": "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)",
-            "app-01": "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)",
-        },
+        "template": {"web-01": rebuilt, "app-01": rebuilt},
         "pull-request": {
             "web-01": "retag: role web → frontend: in place",
             "web-02": new_nano,
