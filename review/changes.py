@@ -55,8 +55,9 @@ class Section:
     """What the component's name ends with beyond the thing it is named after (`web-firewall`)."""
 
 
+SEGMENTS = Section("vmfleet:network:NetworkSegment", "Segments", "segment")
 SECTIONS: Final[tuple[Section, ...]] = (
-    Section("vmfleet:network:NetworkSegment", "Segments", "segment"),
+    SEGMENTS,
     Section("vmfleet:network:Firewall", "Firewalls", "firewall", "-firewall"),
     Section("vmfleet:fleet:VmTemplate", "Templates", "template"),
     Section("vmfleet:fleet:HostPool", "Host pools", "host pool"),
@@ -166,7 +167,7 @@ def read(preview: Preview, today: dt.date, warn_days: int) -> Review:
     replaced_segments = {
         _label(component, _section(component.type))
         for urn, component in components.items()
-        if component.type == SECTIONS[0].type and any(s.op == "replace" for s in members.get(urn, []))
+        if component.type == SEGMENTS.type and any(step.op == "replace" for step in members.get(urn, []))
     }
     vms: list[VmChange] = []
     vm_of: dict[str, str] = {}

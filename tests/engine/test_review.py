@@ -47,8 +47,9 @@ def make(target: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`make <target> STACK=dev` with a state backend of its own and the review files in tmp_path."""
     state = tmp_path / "state"
     state.mkdir(exist_ok=True)
+    outer_make = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # run as from a shell, also under `make test`
     environment = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if key not in outer_make},
         "PULUMI_BACKEND_URL": f"file://{state}?metadata=skip",
         "REVIEW_DIR": str(tmp_path / "review"),
         "REVIEW_PRINT": "comment",
