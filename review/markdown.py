@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -275,11 +276,23 @@ class _Blocks:
         if not (mandatory or advisory):
             judged = self.review.preview.policies_ran and (self.review.vms or self.review.preview.completed)
             return "### Policy violations\n\nNone." if judged else ""
-        lines = ["### Policy violations", "", "| level | policy | VM | message |", "|---|---|---|---|"]
+        lines = ["### Policy violations", "", self._violations_by_policy(), "", "| level | policy | VM | message |"]
+        lines.append("|---|---|---|---|")
         lines += mandatory[: keep["mandatory"]]
         lines += advisory[: keep["advisory"]]
         left_out = len(mandatory) - keep["mandatory"] + len(advisory) - keep["advisory"]
         return "\n".join(lines) + self._left_out(left_out, "violation")
+
+    def _violations_by_policy(self) -> str:
+        """One line that survives any cut: how many violations each policy reported, by level."""
+        counts = Counter((v.level, v.policy) for v in self.review.preview.violations)
+        levels = sorted({level for level, _ in counts}, key=_level_rank)
+        parts = []
+        for level in levels:
+            policies = sorted((policy for lvl, policy in counts if lvl == level), key=lambda p: (-counts[level, p], p))
+            named = ", ".join(f"{_cell(policy)} × {counts[level, policy]}" for policy in policies)
+            parts.append(f"{'**mandatory**' if level == 'mandatory' else level}: {named}")
+        return "By policy: " + "; ".join(parts) + "."
 
     def _vms(self, keep: int) -> str:
         rows = self.rows["vms"]
