@@ -290,7 +290,7 @@ class _Blocks:
         parts = []
         for level in levels:
             policies = sorted((policy for lvl, policy in counts if lvl == level), key=lambda p: (-counts[level, p], p))
-            named = ", ".join(f"{_cell(policy)} × {counts[level, policy]}" for policy in policies)
+            named = ", ".join(f"{_cell(policy)} ({counts[level, policy]})" for policy in policies)
             parts.append(f"{'**mandatory**' if level == 'mandatory' else level}: {named}")
         return "By policy: " + "; ".join(parts) + "."
 

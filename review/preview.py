@@ -10,31 +10,26 @@ reads the stream.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 STREAMING_ENVIRONMENT: dict[str, str] = {"PULUMI_ENABLE_STREAMING_JSON_PREVIEW": "true"}
 """What makes `pulumi preview --json` stream engine events instead of printing the digest."""
 
 
-def command(
-    policy_pack: str, policy_config: str, *, refresh: bool = True, expect_no_changes: bool = False
-) -> list[str]:
+def command(policy_pack: str, policy_config: str) -> list[str]:
     """The `pulumi preview` arguments (after `pulumi`) whose standard output the review reads.
 
-    `refresh`: read the hosts first, as `make preview` does, so drift shows. `expect_no_changes`:
-    the engine fails the preview when it plans any change (the nightly drift check).
+    It refreshes first, as `make preview` does, so drift shows. The drift check needs no
+    `--expect-no-changes`: the review itself tells drift and pending changes apart, and a preview
+    the engine failed on purpose would read as a failed one.
     """
-    arguments: list[str] = ["preview", "--json", "--color", "never", "--non-interactive"]
-    if refresh:
-        arguments.append("--refresh")
-    if expect_no_changes:
-        arguments.append("--expect-no-changes")
-    arguments += ["--policy-pack", policy_pack, "--policy-pack-config", policy_config]
-    return arguments
-
-
-def shell_words(arguments: Sequence[str]) -> str:
-    """The arguments as one line for a shell script, quoted where needed."""
-    import shlex
-
-    return shlex.join(arguments)
+    return [
+        "preview",
+        "--json",
+        "--color",
+        "never",
+        "--non-interactive",
+        "--refresh",
+        "--policy-pack",
+        policy_pack,
+        "--policy-pack-config",
+        policy_config,
+    ]

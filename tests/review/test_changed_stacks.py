@@ -71,3 +71,14 @@ def test_the_command_prints_every_stack_for_an_unknown_base(capsys: pytest.Captu
     assert main(["stacks", "--base", "no-such-revision"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out) == STACKS and "cannot compare" in captured.err
+
+
+def test_the_stacks_command_needs_only_the_standard_library() -> None:
+    """The workflows run it on a bare runner before anything is installed (-S: no site-packages)."""
+    import sys
+
+    ran = subprocess.run(
+        [sys.executable, "-S", "-E", "-m", "review", "stacks", "--all"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout) == STACKS

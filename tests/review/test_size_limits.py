@@ -76,7 +76,7 @@ def test_when_violations_alone_are_too_many_mandatory_ones_come_first_and_the_re
     assert len(comment.encode()) <= LIMIT
     violations = comment.split("### Policy violations", 1)[1].split("### VMs", 1)[0]
     assert violations.count("| **mandatory** |") == 200, "every mandatory violation is kept"
-    assert "By policy: **mandatory**: vm-lifespan × 200; advisory: sizing-limits × 600." in violations
+    assert "By policy: **mandatory**: vm-lifespan (200); advisory: sizing-limits (600)." in violations
     advisory_kept = violations.count("| advisory |")
     assert 0 <= advisory_kept < 600
     assert f"_{600 - advisory_kept} violations left out here to fit" in violations
