@@ -130,16 +130,15 @@ def render(
     if limit is None or _size(text) <= limit:
         return text
     keep = dict.fromkeys(keep, 0)
+    # Errors are shown whole unless they alone fill the space (a long traceback): then each is shortened.
+    error_chars = None if _size(blocks.text(keep)) <= limit else max(200, limit // 4)
     for name in blocks.PRIORITY:
 
         def fits(count: int, name: str = name) -> bool:
-            return _size(blocks.text({**keep, name: count})) <= limit
+            return _size(blocks.text({**keep, name: count}, error_chars)) <= limit
 
         keep[name] = _most_that_fit(fits, len(blocks.rows[name]))
-    text = blocks.text(keep)
-    if _size(text) > limit:  # only the fixed parts (errors, headings) are left: shorten the errors
-        text = blocks.text(keep, error_chars=max(200, limit // 4))
-    return _cut_to(text, limit)
+    return _cut_to(blocks.text(keep, error_chars), limit)
 
 
 def _size(text: str) -> int:

@@ -89,3 +89,16 @@ def test_the_job_summary_limit_holds_too() -> None:
     tiny = markdown.render(review, today=RECORDED, limit=4000, full_text_at="the artifact")
     assert len(tiny.encode()) <= 4000
     assert "| 0 → 1001 |" in tiny and "**✅ Policy gate passes**" in tiny
+
+
+def test_an_error_too_long_for_a_comment_is_shortened_and_the_rows_still_fit() -> None:
+    preview = fleet_of(50, mandatory=0, advisory=0)
+    preview.result = "failed"
+    preview.diagnostics.append(
+        events.Diagnostic("error", "", "Traceback (most recent call last):\n" + "  frame\n" * 20000)
+    )
+    review = changes.read(preview, today=RECORDED, warn_days=14)
+    comment = markdown.render(review, today=RECORDED, limit=LIMIT, full_text_at="the job summary")
+    assert len(comment.encode()) <= LIMIT
+    assert "Traceback (most recent call last):" in comment and "more characters)" in comment
+    assert vm_rows(comment) == 51, "the shortened error leaves room for every VM row"
