@@ -8,7 +8,7 @@ GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 .PHONY: help setup engine hypervisor up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures
 
 help: ## List the commands
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## Install Debian packages and the Python environments (idempotent)
 	@scripts/system-packages.sh

@@ -39,8 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--policy-pack", default=str(ROOT / "policies"), help="the policy pack folder (default: policies)")
 
     render = commands.add_parser("render", help="render an events file as Markdown")
-    render.add_argument("events", type=Path, help="the JSON event stream of `pulumi preview --json`")
-    render.add_argument("--out-dir", required=True, type=Path)
+    render.add_argument(
+        "events",
+        type=Path,
+        help="the engine's event stream: what `pulumi preview --json` prints with "
+        "PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true (`python -m review preview` records it)",
+    )
+    render.add_argument(
+        "--out-dir", required=True, type=Path, help="where review.md, comment.md, summary.md and verdict.json go"
+    )
     render.add_argument("--policy-config", type=Path, help="the policy config the preview used (for warnDays)")
     render.add_argument("--today", type=dt.date.fromisoformat, help="judge expiry on this date (default: today, UTC)")
     render.add_argument("--mode", choices=(PREVIEW, DRIFT), default=PREVIEW)

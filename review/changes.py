@@ -18,14 +18,14 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from vmpolicies.vm import vm_facts
 
 from backends.libvirt import describe as libvirt_describe
 from backends.proxmox import describe as proxmox_describe
-from review.events import SECRET, UNKNOWN, Preview, Step, name_of
+from review.events import SECRET, UNKNOWN, Drift, Preview, Step, name_of
 from vmfleet import rules
 
 NEW, RECREATED, REMOVED, REPLACED, CHANGED, UNCHANGED = (
@@ -114,6 +114,12 @@ class ResourceChange:
     change: str
     diffs: tuple[tuple[str, str], ...] = ()
     """(property, unified diff) for long values that changed (nwfilter XML, user data)."""
+    where: str = ""
+    """The host it is on (a libvirt URI, a Proxmox node; "" when not on one host)."""
+    name_on_other_hosts: bool = False
+    """Another object of the section has the same kind and name on another host: show `where`."""
+    pulumi_name: str = ""
+    """The resource's Pulumi name, shown instead of `resource` when that alone would not tell it apart."""
 
 
 @dataclass(frozen=True)
@@ -186,7 +192,8 @@ def read(preview: Preview, today: dt.date, warn_days: int) -> Review:
     resources += [_resource_change(step, OTHER, "", preview) for step in members.get("", []) if _touched(step, preview)]
     vms.sort(key=lambda vm: (STATUS_ORDER.index(vm.status), vm.name))
     order = [*SECTIONS, OTHER]
-    resources.sort(key=lambda row: (order.index(row.section), row.component, row.resource))
+    resources.sort(key=lambda row: (order.index(row.section), row.component, row.resource, row.where))
+    resources = _told_apart(resources)
     return Review(
         preview=preview,
         vms=vms,
@@ -319,6 +326,8 @@ def _vm_words(
     phrases += _part_phrases(parts)
     if status == REPLACED and not structural:
         phrases.append(_replacement_reason(machine, after or before or {}, replaced_segments))
+    if not phrases:  # only resources that restate the document changed (host-side tags)
+        phrases += [f"{kind_of(part)} {OP_WORDS.get(part.op, part.op)}" for part in parts if part.changes]
     if not phrases:
         phrases.append(_keys_phrase(machine, machine.diff_keys or tuple(machine.detailed_diff)))
     return "; ".join(phrase for phrase in phrases if phrase) + ": " + _consequence(status, disk)
@@ -406,19 +415,36 @@ def _part_phrases(parts: Sequence[Step]) -> list[str]:
 
 
 def _drift_phrases(steps: Sequence[Step], preview: Preview) -> list[str]:
+    """What a refresh found changed on the host for a VM's resources (its tags on the host too)."""
     phrases = []
     for step in steps:
         drift = preview.drift.get(step.urn)
-        kind = kind_of(step)
-        if drift is None or kind in MIRRORED_KINDS:
+        if drift is None:
             continue
+        kind = kind_of(step)
         if drift.gone:
             if not _is_vm(step):  # a VM gone from its host reads as recreated
                 phrases.append(f"{kind} deleted on the host")
         else:
-            words = ", ".join(_property_words(step, key) for key in drift.changed)
-            phrases.append(f"{kind} changed on the host ({words}), put back")
+            phrases.append(f"{kind} changed on the host ({_drift_words(step, drift)}), put back")
     return phrases
+
+
+def _drift_words(step: Step, drift: Drift) -> str:
+    """`autostart true → false`, `owner a@example.com → b@example.com`, or the property's name."""
+    words = []
+    for key in drift.changed:
+        before, after = drift.values.get(key, (None, None))
+        if isinstance(before, Mapping) and isinstance(after, Mapping):
+            differing = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+            shown = [(k, _shown(before.get(k)), _shown(after.get(k))) for k in differing]
+            if shown and all(b is not None and a is not None for _, b, a in shown):
+                words += [f"{k} {b} → {a}" for k, b, a in shown]
+                continue
+        old, new = _shown(before), _shown(after)
+        name = _property_words(step, key)
+        words.append(f"{name} {old} → {new}" if old is not None and new is not None and key in drift.values else name)
+    return ", ".join(words)
 
 
 def _replacement_reason(machine: Step, document: Mapping[str, Any], replaced_segments: set[str]) -> str:
@@ -456,7 +482,7 @@ def _resource_change(step: Step, section: Section, label: str, preview: Preview)
         if drift.gone:
             words.append("deleted on the host")
         else:
-            words.append(f"changed on the host ({', '.join(_property_words(step, k) for k in drift.changed)})")
+            words.append(f"changed on the host ({_drift_words(step, drift)})")
     changes, diffs = _value_changes(step) if step.op in ("update", "replace") else ([], [])
     op = OP_WORDS.get(step.op, step.op) if step.changes else "unchanged"
     text = op + (": " + ", ".join(changes) if changes else "")
@@ -465,11 +491,47 @@ def _resource_change(step: Step, section: Section, label: str, preview: Preview)
     return ResourceChange(
         section=section,
         component=label,
-        resource=step.name,
+        resource=_host_side_name(step),
         kind=kind_of(step),
         change=text,
         diffs=tuple(diffs),
+        where=_where(step),
+        pulumi_name=step.name,
     )
+
+
+def _told_apart(rows: list[ResourceChange]) -> list[ResourceChange]:
+    """Rows whose kind and name repeat in a section: told apart by host, else by Pulumi name."""
+    named = Counter((row.section, row.kind, row.resource) for row in rows)
+    placed = Counter((row.section, row.kind, row.resource, row.where) for row in rows)
+    told = []
+    for row in rows:
+        if named[row.section, row.kind, row.resource] == 1:
+            told.append(row)
+        elif row.where and placed[row.section, row.kind, row.resource, row.where] == 1:
+            told.append(replace(row, name_on_other_hosts=True))
+        else:
+            told.append(replace(row, resource=row.pulumi_name))
+    return told
+
+
+def _host_side_name(step: Step) -> str:
+    """What the object is called where it lives (`dev-web`, `dev-web-fw`, a provider's URI), else its Pulumi name."""
+    inputs = step.inputs
+    for key in ("name", "fileName", "groupId", "roleId", "poolId", "uri", "endpoint"):
+        value = inputs.get(key)
+        if isinstance(value, str) and value and value not in (SECRET, UNKNOWN):
+            return value
+    return step.name
+
+
+def _where(step: Step) -> str:
+    """The host an object is on (a libvirt URI, a Proxmox node), "" when it is not on one host."""
+    for key in ("nodeName", "uri"):
+        value = step.inputs.get(key)
+        if isinstance(value, str) and value not in (SECRET, UNKNOWN) and not step.type.startswith("pulumi:providers:"):
+            return value
+    return ""
 
 
 def _changed_keys(step: Step) -> list[str]:

@@ -116,6 +116,8 @@ class Drift:
     """The object no longer exists on its host."""
     changed: tuple[str, ...]
     """Properties that differ from the last deployment (empty when gone)."""
+    values: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    """Property -> (as last deployed, as found on the host), secrets read as `SECRET`."""
 
 
 @dataclass(frozen=True)
@@ -213,37 +215,42 @@ def masked(value: Any) -> Any:
 def read(lines: Iterable[str], source: str = "the input") -> Preview:
     """A `Preview` from the lines of an engine event stream.
 
-    Raises EventStreamError when a line is not JSON, or when the input is the preview digest (one
-    JSON document with `steps`, printed without the streaming switch), which carries no policy results.
+    Raises EventStreamError, saying what was found and what to run, when the input is empty, is not
+    JSON lines, holds JSON that is not engine events (every engine event has a `sequence`), is the
+    preview digest (one JSON document with `steps`, printed without the streaming switch, which
+    carries no policy results), or ends in a line cut off halfway.
     """
     preview = Preview()
     refreshing: set[str] = set()
-    seen_event = False
-    text_lines = list(lines)
+    text_lines = [line for line in lines if line.strip()]
+    if not text_lines:
+        raise EventStreamError(f"{source} is empty: the preview printed no engine events")
     for number, line in enumerate(text_lines, start=1):
-        if not line.strip():
-            continue
         try:
             event = json.loads(line)
         except ValueError:
-            if not seen_event and line.lstrip().startswith("{"):
-                _refuse_digest("".join(text_lines), source)
+            if number == 1 and line.lstrip().startswith("{"):
+                _refuse_digest(source)
+            if number == len(text_lines) and number > 1:
+                raise EventStreamError(
+                    f"{source}, line {number}: the last event is cut off halfway (the preview's output was cut)"
+                ) from None
             raise EventStreamError(
                 f"{source}, line {number}: not a JSON engine event ({line.strip()[:80]!r}); the review reads "
                 "what `pulumi preview --json` prints with PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true (run `make review`)"
             ) from None
-        if not isinstance(event, dict):
-            raise EventStreamError(f"{source}, line {number}: not a JSON object")
-        if not seen_event and "steps" in event and "sequence" not in event:
-            _refuse_digest(line, source)
-        seen_event = True
+        if number == 1 and isinstance(event, dict) and "steps" in event and "sequence" not in event:
+            _refuse_digest(source)
+        if not isinstance(event, dict) or "sequence" not in event:
+            raise EventStreamError(
+                f"{source}, line {number}: not an engine event (engine events are JSON objects with a `sequence`); "
+                "the review reads what `make review` records"
+            )
         _apply(preview, event, refreshing)
-    if not seen_event:
-        raise EventStreamError(f"{source} is empty: the preview printed no engine events")
     return preview
 
 
-def _refuse_digest(text: str, source: str) -> None:
+def _refuse_digest(source: str) -> None:
     raise EventStreamError(
         f"{source} is the preview digest of `pulumi preview --json`, which leaves out policy results; run the "
         "preview with PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true (as `make review` does) to get the event stream"
@@ -361,9 +368,11 @@ def _drift(metadata: Mapping[str, Any]) -> Drift | None:
     if new is None:
         return Drift(urn=urn, gone=True, changed=())
     declared = set(old.get("inputs") or {}) - INTERNAL_KEYS
+    before, after = masked(old.get("outputs") or {}), masked(new.get("outputs") or {})
     changed = {path.split(".")[0].split("[")[0] for path in _diffs(metadata)}
     if not changed:
-        before, after = masked(old.get("outputs") or {}), masked(new.get("outputs") or {})
         changed = {key for key in set(before) | set(after) if before.get(key) != after.get(key)}
-    relevant = sorted(changed & declared)
-    return Drift(urn=urn, gone=False, changed=tuple(relevant)) if relevant else None
+    relevant = tuple(sorted(changed & declared))
+    if not relevant:
+        return None
+    return Drift(urn=urn, gone=False, changed=relevant, values={k: (before.get(k), after.get(k)) for k in relevant})

@@ -205,6 +205,11 @@ class _Blocks:
     def _verdict_line(self) -> str:
         result = verdict(self.review, self.mode)
         counts = f"mandatory violations: {result.mandatory}, advisory: {result.advisory}"
+        if not self.review.preview.result:
+            return (
+                "**❌ The preview did not finish**: its event stream ends before the engine's summary (the "
+                "engine was stopped, or its output was cut). Nothing here is complete; run the preview again."
+            )
         if not result.preview_completed:
             if not self.review.vms:
                 return (
@@ -213,12 +218,13 @@ class _Blocks:
                 )
             line = f"**❌ The preview failed**: nothing can be deployed until the errors below are fixed ({counts})."
         elif self.mode == DRIFT:
-            line = (
-                "**✅ No drift**: the hosts match the last deployment and the declaration."
-                if result.ok
-                else f"**⚠️ Drift**: {_plural(result.drifted, 'resource')} changed on the hosts, "
-                f"{_plural(result.resource_changes, 'resource')} would change on the next `make up`."
-            )
+            pending = f"{_plural(result.resource_changes, 'resource')} would change on the next `make up`"
+            if result.ok:
+                line = "**✅ No drift**: the hosts match the last deployment, and the declaration is deployed."
+            elif result.drifted:
+                line = f"**⚠️ Drift**: {_plural(result.drifted, 'resource')} changed on the hosts; {pending}."
+            else:
+                line = f"**⚠️ Not deployed**: the hosts match the last deployment, but {pending}."
         elif result.gate_passes:
             line = f"**✅ Policy gate passes** ({counts})."
         else:
@@ -250,7 +256,7 @@ class _Blocks:
         if review.preview.drift:
             lines.append(
                 f"A refresh found {_plural(len(review.preview.drift), 'resource')} changed on the hosts "
-                "outside Pulumi; this change puts them back."
+                f"outside Pulumi; this change puts {'it' if len(review.preview.drift) == 1 else 'them'} back."
             )
         if review.expiring:
             expiring = _plural(len(review.expiring), "VM")
@@ -356,9 +362,10 @@ class _Blocks:
         engine = ", ".join(f"{count} to {op}" for op, count in sorted(preview.resource_changes.items()) if op != "same")
         same = preview.resource_changes.get("same", 0)
         packs = ", ".join(f"{name} {version}" for name, version in sorted(preview.policy_packs.items()))
+        planned = f"resources: {engine or 'no changes'}, {same} unchanged" if preview.completed else "no complete plan"
         facts = [
             f"Read from the engine's preview of stack `{_code(preview.stack)}` on {self.today.isoformat()}",
-            f"resources: {engine or 'no changes'}, {same} unchanged",
+            planned,
         ]
         if packs:
             facts.append(f"policy pack {packs}")
@@ -371,7 +378,9 @@ class _Blocks:
         return f"| {level} | {_cell(violation.policy)} | {_cell(vm)} | {_cell(violation.message)} |"
 
     def _resource_row(self, row: ResourceChange) -> str:
-        return f"| {_cell(row.component or '-')} | {_cell(row.kind)} `{_code(row.resource)}` | {_cell(row.change)} |"
+        where = f" on {_cell(row.where)}" if row.name_on_other_hosts else ""
+        resource = f"{_cell(row.kind)} `{_code(row.resource)}`{where}"
+        return f"| {_cell(row.component or '-')} | {resource} | {_cell(row.change)} |"
 
     def _expiry_row(self, item: Expiry) -> str:
         if item.days_left < 0:
@@ -395,13 +404,21 @@ class _Blocks:
 
 
 # ------------------------------------------------------------------------------------ escaping
-_MARKDOWN = re.compile(r"([\\`*_\[\]|~]|(?<![A-Za-z0-9])@)")
+_MARKDOWN = re.compile(r"([\\`*_\[\]|~])")
+_REFERENCE = re.compile(r"(?<![\w`])(@[A-Za-z0-9][A-Za-z0-9-]*(?:/[A-Za-z0-9_.-]+)?|#[0-9]+)")
+"""What GitHub turns into a mention (it notifies the user or team) or an issue reference (it links the
+issue back). A backslash may not stop that, as GitHub looks for them in the rendered text; it does
+not look inside code spans."""
 
 
 def _cell(text: str) -> str:
-    """Text safe in a table cell: Markdown and HTML inert, no line breaks, no @-mentions."""
+    """Text safe in a table cell: Markdown and HTML inert, no line breaks, no mentions or issue references."""
     flat = " ".join(str(text).split())
-    return _MARKDOWN.sub(r"\\\1", flat).replace("<", "&lt;").replace(">", "&gt;")
+    parts = _REFERENCE.split(flat)
+    return "".join(
+        f"`{_code(part)}`" if index % 2 else _MARKDOWN.sub(r"\\\1", part).replace("<", "&lt;").replace(">", "&gt;")
+        for index, part in enumerate(parts)
+    )
 
 
 def _code(text: str) -> str:

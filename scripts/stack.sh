@@ -38,6 +38,9 @@ if grep -qE 'uri: *"?qemu:///system' "Pulumi.$STACK.yaml"; then
   done
 fi
 
+if [ -z "${PULUMI_BACKEND_URL:-}" ] && [ "${GITHUB_ACTIONS:-}" = true ]; then
+  die "PULUMI_BACKEND_URL is empty: set it in the stack's GitHub environment secrets (README, \"Pull requests and delivery\"); a job's checkout, .state/ with it, is gone when the job ends"
+fi
 if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
   mkdir -p .state
   # metadata=skip: without it the file backend rewrites a ".attrs" sidecar in place, and the
@@ -64,7 +67,12 @@ except ValueError as error:
     sys.exit(f"error: VMFLEET_STACK_SECRETS is not a JSON object of config keys and values ({error.msg})")
 if not isinstance(secrets, dict):
     sys.exit("error: VMFLEET_STACK_SECRETS must be a JSON object of config keys and values")
+in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
 for key, value in secrets.items():
+    if in_actions:  # GitHub masks the JSON secret as a whole, not each value in it
+        for line in str(value).splitlines():
+            if line.strip():
+                print(f"::add-mask::{line}", flush=True)
     subprocess.run(["pulumi", "config", "set", "--secret", "--non-interactive", str(key)],
                    input=str(value), text=True, check=True, stdout=subprocess.DEVNULL)
     print(f"==> secret config key {key} set from VMFLEET_STACK_SECRETS", file=sys.stderr)
@@ -103,11 +111,19 @@ leftovers() {
 review() {
   local mode=$1 out=${REVIEW_DIR:-.review}/$STACK status=0 rendered=0
   if [ "$mode" = drift ]; then out=$out/drift; fi
+  case "${REVIEW_PRINT:-review}" in review | comment | none) ;; *) die "REVIEW_PRINT is review, comment or none, not '$REVIEW_PRINT'" ;; esac
+  # A review of an earlier run must never pass for this one's (a workflow posts what it finds here).
+  mkdir -p "$out"
+  rm -f "$out"/events.jsonl "$out"/review.md "$out"/comment.md "$out"/summary.md "$out"/verdict.json
   .venv/bin/python -m review preview --events "$out/events.jsonl" --policy-config "$policy_config" || status=$?
   .venv/bin/python -m review render "$out/events.jsonl" --out-dir "$out" --policy-config "$policy_config" \
     --mode "$mode" ${REVIEW_FULL_TEXT_AT:+--full-text-at "$REVIEW_FULL_TEXT_AT"} --print "${REVIEW_PRINT:-review}" ||
     rendered=$?
-  echo "==> $out/: review.md, comment.md, summary.md, verdict.json (engine exit status $status)" >&2
+  if [ "$rendered" -le 1 ]; then
+    echo "==> $out/: events.jsonl, review.md, comment.md, summary.md, verdict.json (engine exit status $status)" >&2
+  else
+    echo "==> no review rendered from $out/events.jsonl (engine exit status $status)" >&2
+  fi
   return $rendered
 }
 case "$action" in

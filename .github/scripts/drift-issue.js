@@ -1,9 +1,27 @@
 // The nightly drift check's issue for one stack (run by actions/github-script in drift.yml):
 // open "Drift: stack <name>" when the stack drifted, failed to preview, or has undeployed changes;
-// update its text on later nights; close it with a comment once the stack matches again.
+// update its text on later nights; close it with a comment once the stack matches again. The issue
+// is found by its title, and labelled `drift` (the label is made when missing).
 // Reads STACK and STATUS (make drift's exit status) from the environment and the review files
 // in .review/<stack>/drift/ (verdict.json, comment.md: at most 65,536 bytes, GitHub's body limit).
 const fs = require('fs');
+
+const LABEL = 'drift';
+
+// The label the drift issues carry, made the first time (GitHub may drop a label that does not exist).
+async function ensureLabel(github, context) {
+  try {
+    await github.rest.issues.getLabel({ ...context.repo, name: LABEL });
+  } catch (error) {
+    if (error.status !== 404) throw error;
+    await github.rest.issues.createLabel({
+      ...context.repo,
+      name: LABEL,
+      color: 'd93f0b',
+      description: 'A stack differs from its declaration (nightly drift check)',
+    });
+  }
+}
 
 module.exports = async ({ github, context, core }) => {
   const stack = process.env.STACK;
@@ -15,12 +33,8 @@ module.exports = async ({ github, context, core }) => {
   const verdict = verdictText ? JSON.parse(verdictText) : null;
   const matches = verdict !== null && verdict.ok && process.env.STATUS === '0';
 
-  const open = await github.paginate(github.rest.issues.listForRepo, {
-    ...context.repo,
-    state: 'open',
-    labels: 'drift',
-    per_page: 100,
-  });
+  // Found by its title among all open issues: a label can be removed by hand, a title is what people see.
+  const open = await github.paginate(github.rest.issues.listForRepo, { ...context.repo, state: 'open', per_page: 100 });
   const issue = open.find((candidate) => candidate.title === title && !candidate.pull_request);
 
   if (matches) {
@@ -49,7 +63,8 @@ module.exports = async ({ github, context, core }) => {
     });
     core.warning(`stack ${stack} still drifted: #${issue.number}`);
   } else {
-    const created = await github.rest.issues.create({ ...context.repo, title, body, labels: ['drift'] });
+    await ensureLabel(github, context);
+    const created = await github.rest.issues.create({ ...context.repo, title, body, labels: [LABEL] });
     core.warning(`stack ${stack} drifted: opened #${created.data.number}`);
   }
 };

@@ -23,6 +23,7 @@ from typing import Any
 import libvirt
 from pulumi import automation as auto
 
+from backends.libvirt.tags import TAGS_NAMESPACE, TAGS_PREFIX, parse_tags_element, tags_element
 from review import preview
 from tests.declarations import ROOT, stack_declaration
 from tests.engine.harness import URI, EphemeralStack, free_cidrs, isolated, small_fleet
@@ -166,7 +167,8 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
         "error": {},
         "drift": {
             "web-01": "deleted on the host: created again",
-            "app-01": "domain changed on the host (autostart), put back: in place",
+            "app-01": "domain changed on the host (autostart true → false), put back; domain tags changed on the "
+            "host (owner qa@example.com → mallory@example.com), put back: in place",
         },
     }[case]
 
@@ -225,11 +227,23 @@ def record_lifecycle(stack: EphemeralStack, today: dt.date) -> Iterator[Recordin
         web = connection.lookupByName(f"{stack.prefix}-web-01")
         web.destroy()
         web.undefine()
-        connection.lookupByName(f"{stack.prefix}-app-01").setAutostart(0)
+        app = connection.lookupByName(f"{stack.prefix}-app-01")
+        app.setAutostart(0)
+        tags = parse_tags_element(app.metadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, TAGS_NAMESPACE, 0))
+        app.setMetadata(
+            libvirt.VIR_DOMAIN_METADATA_ELEMENT,
+            tags_element({**tags, "owner": "mallory@example.com"}),
+            TAGS_PREFIX,
+            TAGS_NAMESPACE,
+            libvirt.VIR_DOMAIN_AFFECT_LIVE | libvirt.VIR_DOMAIN_AFFECT_CONFIG,
+        )
     finally:
         connection.close()
     lines, status = streamed_preview(stack, config)
-    yield Recording("drift", "web-01 deleted by hand (virsh destroy, undefine), app-01's autostart off", lines, status)
+    what = (
+        "web-01 deleted by hand (virsh destroy, undefine); app-01's autostart off and its owner tag changed on the host"
+    )
+    yield Recording("drift", what, lines, status)
 
 
 def record_prod(stack: EphemeralStack, trace: Path) -> Recording:

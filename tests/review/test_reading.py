@@ -78,13 +78,14 @@ def _preview_with(message: str, level: str = "mandatory") -> Preview:
 
 
 def test_table_cells_keep_markdown_and_html_inert() -> None:
-    hostile = "a | b <script>alert(1)</script> `code` **bold** [link](http://x) @octocat ~~gone~~\nsecond line"
+    hostile = "a | b <script>alert(1)</script> `code` **bold** [link](http://x) @octocat @org/team #12 ~~gone~~\nline 2"
     text = markdown.render(read(_preview_with(hostile), today=RECORDED, warn_days=14), today=RECORDED)
     row = next(line for line in text.splitlines() if line.startswith("| **mandatory** | naming |"))
     assert row.count(" | ") == 3, "a pipe in a message does not add a cell"
     assert "<script>" not in text and "&lt;script&gt;" in row
-    assert "\\@octocat" in row and "\\[link\\]" in row and "\\*\\*bold\\*\\*" in row and "\\`code\\`" in row
-    assert "second line" in row, "a message stays on its row"
+    assert "`@octocat`" in row and "`@org/team`" in row and "`#12`" in row, "no mention, no issue reference"
+    assert "\\[link\\]" in row and "\\*\\*bold\\*\\*" in row and "\\`code\\`" in row
+    assert "line 2" in row, "a message stays on its row"
 
 
 def test_errors_are_fenced_whatever_they_contain() -> None:
@@ -117,3 +118,17 @@ def test_a_replaced_proxmox_vm_is_a_new_clone_with_new_disks() -> None:
     assert [vm.change for vm in review.vms] == [
         "resize small → medium (2 → 4 vCPU): replaced by a new clone, its disks recreated (their data is lost)"
     ]
+
+
+def test_a_stream_that_is_not_engine_events_or_is_cut_mid_line_is_refused() -> None:
+    with pytest.raises(events.EventStreamError, match="line 1: not an engine event"):
+        events.read(['{"a": 1}\n'])
+    lines = fixture_lines("retag")
+    with pytest.raises(events.EventStreamError, match=f"line {len(lines)}: the last event is cut off halfway"):
+        events.read([*lines[:-1], lines[-1][:40]])
+
+
+def test_a_stream_cut_off_before_its_summary_says_so() -> None:
+    lines = [line for line in fixture_lines("retag") if "summaryEvent" not in line]
+    text = markdown.render(read(events.read(lines), today=RECORDED, warn_days=14), today=RECORDED)
+    assert "**❌ The preview did not finish**: its event stream ends before the engine's summary" in text

@@ -53,6 +53,24 @@ def test_create_lists_each_new_vm_with_its_size_template_and_segments() -> None:
         ("Host pools", "libvirt provider"),
         ("Host pools", "storage pool"),
     }
+    prefix = preview_of("create").stack.removeprefix("test-")
+    named = {row.kind: row.resource for row in review.resources}
+    assert named == {
+        "network": f"t{prefix}-front",
+        "nwfilter": f"t{prefix}-front-fw",
+        "base image": f"t{prefix}-tiny-1.0.qcow2",
+        "libvirt provider": "qemu:///system",
+        "storage pool": f"t{prefix}-vmfleet",
+    }, "objects are named as they are on the host"
+
+
+def test_objects_of_one_name_are_told_apart_by_host_or_pulumi_name() -> None:
+    rows = review_of("prod-create").resources
+    templates = [row for row in rows if row.kind == "template VM" and row.resource == "prod-rocky-9-2026.11"]
+    assert len(templates) == 5 and {row.where for row in templates} == {f"pve-0{n}" for n in range(1, 6)}
+    assert all(row.name_on_other_hosts for row in templates)
+    acls = [row.resource for row in rows if row.kind == "acl"]
+    assert len(acls) == len(set(acls)) > 1, "ACLs of one group are told apart by their Pulumi names"
 
 
 def test_retag_is_in_place_and_names_the_tag() -> None:
@@ -123,12 +141,12 @@ def test_a_program_error_fails_the_preview_with_its_message() -> None:
     assert not preview_of("error").completed
 
 
-def test_drift_shows_a_vm_deleted_by_hand_and_a_setting_put_back() -> None:
-    review = review_of("drift")
-    assert vm_row("drift", "web-01") == "deleted on the host: created again"
-    assert vm_row("drift", "app-01") == "domain changed on the host (autostart), put back: in place"
-    result = markdown.verdict(review, DRIFT)
-    assert not result.ok and result.drifted == 3  # web-01's domain and tags, app-01's domain
+def test_drift_is_a_failed_drift_check_and_output_only_differences_are_not_drift() -> None:
+    result = markdown.verdict(review_of("drift"), DRIFT)
+    assert not result.ok and result.drifted == 4  # web-01's domain and tags gone, app-01's domain and tags
+    assert "**⚠️ Drift**: 4 resources changed on the hosts" in markdown.render(
+        review_of("drift"), today=RECORDED, mode=DRIFT
+    )
     assert markdown.verdict(review_of("retag"), DRIFT).drifted == 0, "output-only differences are no drift"
 
 

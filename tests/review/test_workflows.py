@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -28,12 +29,13 @@ def run_steps(workflow: dict[str, Any]) -> list[str]:
 
 
 def test_there_is_a_workflow_for_review_deploy_and_drift() -> None:
-    assert [path.name for path in WORKFLOWS] == ["deploy.yml", "drift.yml", "review.yml"]
+    assert [path.name for path in WORKFLOWS] == ["deploy.yml", "drift.yml", "review.yml", "test.yml"]
     triggers = {path.stem: set(load(path)["on"]) for path in WORKFLOWS}
     assert triggers == {
         "review": {"pull_request"},
         "deploy": {"push", "workflow_dispatch"},
         "drift": {"schedule", "workflow_dispatch"},
+        "test": {"pull_request", "push"},
     }
 
 
@@ -66,29 +68,60 @@ def test_the_workflows_use_review_deploy_and_drift_targets() -> None:
         path.stem: {target for script in run_steps(load(path)) for target in re.findall(r"\bmake ([a-z-]+)", script)}
         for path in WORKFLOWS
     }
-    assert used == {"review": {"review"}, "deploy": {"up", "drift"}, "drift": {"drift"}}
+    assert used == {"review": {"review"}, "deploy": {"up", "drift"}, "drift": {"drift"}, "test": {"test"}}
+
+
+SECRET_NAMES = ("PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_KEY", "PULUMI_ACCESS_TOKEN")
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
-def test_secrets_reach_steps_through_the_environment_only(path: Path) -> None:
-    for script in run_steps(load(path)):
-        assert "secrets." not in script, f"{path.name}: a secret is interpolated into a script"
+def test_secrets_reach_only_the_make_steps_through_their_environment(path: Path) -> None:
+    workflow = load(path)
+    for name, job in workflow["jobs"].items():
+        assert "secrets." not in json.dumps(job.get("env", {})), f"{path.name} {name}: secrets in a job's env"
+        for step in job.get("steps", []):
+            text = json.dumps(step)
+            if "secrets." not in text:
+                continue
+            assert "run" in step and re.search(r"\bmake (review|up|drift)\b", step["run"]), (
+                f"{path.name} {name}: a secret reaches a step that is not a make step: {step.get('name') or step}"
+            )
+            assert "secrets." not in step["run"], f"{path.name}: a secret is interpolated into a script"
+    for script in run_steps(workflow):
         assert "set -x" not in script
-        for name in ("PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "VMFLEET_STACK_SECRETS"):
-            assert name not in script, f"{path.name}: a script names {name}"
+        for secret in (*SECRET_NAMES, "VMFLEET_STACK_SECRETS"):
+            assert secret not in script, f"{path.name}: a script names {secret}"
 
 
-def test_stack_jobs_run_on_the_stacks_runner_one_deploy_at_a_time() -> None:
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_checkouts_leave_no_token_behind(path: Path) -> None:
+    for job in load(path)["jobs"].values():
+        for step in job.get("steps", []):
+            if str(step.get("uses", "")).startswith("actions/checkout@"):
+                assert (step.get("with") or {}).get("persist-credentials") is False or job.get("runs-on") == (
+                    "ubuntu-latest"
+                ), f"{path.name}: a checkout on a self-hosted runner keeps the job's token in .git/config"
+
+
+def test_previews_and_deploys_run_on_runners_of_their_own_one_deploy_at_a_time() -> None:
     deploy = load(ROOT / ".github" / "workflows" / "deploy.yml")
     up = deploy["jobs"]["up"]
     assert up["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
     assert up["environment"] == "${{ matrix.stack }}"
-    for path in WORKFLOWS:
-        for name, job in load(path)["jobs"].items():
-            if "matrix" in job.get("strategy", {}):
-                assert job["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}"], (path.name, name)
+    assert up["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}"]
+    for name in ("review", "drift"):
+        workflow = load(ROOT / ".github" / "workflows" / f"{name}.yml")
+        job = next(job for job in workflow["jobs"].values() if "matrix" in job.get("strategy", {}))
+        assert job["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}-preview"], name
+        assert job["environment"] == "${{ matrix.stack }}-preview", name
     labels = yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"]
-    assert labels == [f"vmfleet-{stack}" for stack in stacks.declared(ROOT)]
+    stack_names = stacks.declared(ROOT)
+    assert labels == [label for stack in stack_names for label in (f"vmfleet-{stack}", f"vmfleet-{stack}-preview")]
+
+
+def test_the_review_gate_always_reports() -> None:
+    gate = load(ROOT / ".github" / "workflows" / "review.yml")["jobs"]["gate"]
+    assert gate["if"] == "always()" and set(gate["needs"]) == {"stacks", "preview"}
 
 
 def test_a_stack_can_be_deployed_by_hand_by_its_name() -> None:
