@@ -59,7 +59,8 @@ DISK_KIND: Final[str] = DiskProvider.kind
 CLOUD_INIT_KIND: Final[str] = CloudInitDiskProvider.kind
 
 MIRRORED_KINDS: Final[frozenset[str]] = frozenset({DomainTagsProvider.kind})
-"""Kinds that restate a VM's tag document on its host: their changes are the document's, never news."""
+"""Kinds that restate a VM's tag document on its host: a planned change of theirs is the document's, told once
+(a change found on the host is told, though)."""
 
 
 def dynamic_provider(props: Mapping[str, Any]) -> type[LibvirtProvider] | None:

@@ -80,4 +80,4 @@ def test_make_drift_fails_while_anything_is_pending(tmp_path: Path) -> None:
     verdict = json.loads((tmp_path / "review" / "dev" / "drift" / "verdict.json").read_text())
     assert not verdict["ok"] and verdict["mode"] == "drift" and verdict["drifted_resources"] == 0
     assert verdict["resource_changes"] == 51
-    assert "**⚠️ Drift**: 0 resources changed on the hosts, 51 resources would change" in ran.stdout
+    assert "**⚠️ Not deployed**: the hosts match the last deployment, but 51 resources would change" in ran.stdout
