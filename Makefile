@@ -42,7 +42,7 @@ refresh: ## Read the real state of STACK's resources into its state
 leftovers: ## List what STACK left on its hosts outside its state; REMOVE=1 removes it
 	@STACK=$(STACK) REMOVE=$(REMOVE) scripts/stack.sh leftovers
 
-lint: setup ## ruff, mypy, gofmt, bash syntax of the scripts, actionlint (with shellcheck) on the workflows
+lint: setup ## ruff, mypy, gofmt, bash syntax, actionlint (with shellcheck) on the workflows, node --check on their script
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .

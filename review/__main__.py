@@ -91,8 +91,7 @@ def _render(arguments: argparse.Namespace) -> int:
     from review import changes, events, markdown
 
     try:
-        with arguments.events.open() as stream:
-            read = events.read(stream, source=str(arguments.events))
+        read = events.read_file(arguments.events)
         warn_days = _warn_days(arguments.policy_config)
     except (OSError, events.EventStreamError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -71,6 +71,8 @@ COMPONENT_TYPES: Final[frozenset[str]] = frozenset({TAGGED_VM, FLEET, *(section.
 KIND_READERS = (libvirt_describe.kind, proxmox_describe.kind)
 """Each backend's reader of what its resources are."""
 PROPERTY_WORDS = (libvirt_describe.property_words, proxmox_describe.property_words)
+BOOLEAN_STATES = (libvirt_describe.boolean_states, proxmox_describe.boolean_states)
+"""Each backend's words for the two states of a VM's on/off properties (`shut off` / `running`)."""
 MIRRORED_KINDS: Final[frozenset[str]] = libvirt_describe.MIRRORED_KINDS | proxmox_describe.MIRRORED_KINDS
 DISK_KIND: Final[str] = libvirt_describe.DISK_KIND
 """A VM resource's separate disk (libvirt); where there is none (Proxmox), the disks are the VM's own."""
@@ -79,7 +81,7 @@ OP_WORDS: Final[dict[str, str]] = {
     "create": "created",
     "delete": "deleted",
     "replace": "replaced",
-    "update": "updated",
+    "update": "updated in place",
     "read": "read",
     "import": "imported",
 }
@@ -100,6 +102,14 @@ class VmChange:
     host: str
     owner: str
     expires: str
+    host_name: str = ""
+    """The VM's name on its host (`dev-web-01`), as virsh, Proxmox and the policies' messages say it."""
+    loses_data: bool = False
+    """Its disk's data is gone after the change: the VM is removed, or its disk is made anew."""
+
+    @property
+    def shown_name(self) -> str:
+        return self.host_name or self.name
 
 
 @dataclass(frozen=True)
@@ -182,8 +192,8 @@ def read(preview: Preview, today: dt.date, warn_days: int) -> Review:
         if component.type == TAGGED_VM:
             vm = _vm_change(component, members.get(urn, []), preview, replaced_segments)
             vms.append(vm)
-            vm_of[urn] = vm.name
-            vm_of.update((step.urn, vm.name) for step in members.get(urn, []))
+            vm_of[urn] = vm.shown_name
+            vm_of.update((step.urn, vm.shown_name) for step in members.get(urn, []))
         elif component.type != FLEET:
             section = _section(component.type)
             label = _label(component, section)
@@ -242,6 +252,14 @@ def kind_of(step: Step) -> str:
     return step.type.rsplit(":", 1)[-1]
 
 
+def _boolean_states(step: Step, key: str) -> tuple[str, str] | None:
+    for reader in BOOLEAN_STATES:
+        states = reader(step.type).get(key)
+        if states:
+            return states
+    return None
+
+
 def _property_words(step: Step, key: str) -> str:
     root = re.split(r"[.\[]", key, maxsplit=1)[0]
     for reader in PROPERTY_WORDS:
@@ -276,6 +294,8 @@ def _vm_change(component: Step, members: Sequence[Step], preview: Preview, repla
     parts = [step for step in members if step is not machine]
     disk = next((step for step in parts if kind_of(step) == DISK_KIND), None)
     status = _vm_status(machine, parts, preview)
+    state = machine.new or machine.old
+    facts = vm_facts(machine.type, state.inputs, machine.name, state.protect) if state else None
     return VmChange(
         name=str(document.get("vm") or label),
         status=status,
@@ -283,7 +303,24 @@ def _vm_change(component: Step, members: Sequence[Step], preview: Preview, repla
         host=str(document.get("host") or ""),
         owner=str(tags.get("owner") or ""),
         expires=str(tags.get("expires") or ""),
+        host_name=facts.name if facts is not None else "",
+        loses_data=_loses_data(status, disk, preview),
     )
+
+
+def _disk_made_anew(disk: Step | None, preview: Preview) -> bool:
+    if disk is None:
+        return False
+    drift = preview.drift.get(disk.urn)
+    return disk.op in ("replace", "delete", "create") or (drift is not None and drift.gone)
+
+
+def _loses_data(status: str, disk: Step | None, preview: Preview) -> bool:
+    if status == REMOVED:
+        return disk is None or disk.op == "delete"
+    if status == REPLACED and disk is None:  # the disks are part of the VM resource (Proxmox VE)
+        return True
+    return status != NEW and _disk_made_anew(disk, preview)
 
 
 def _status_of(op: str) -> str:
@@ -320,7 +357,8 @@ def _vm_words(
         return "no change"
 
     if status == RECREATED:  # the VM resource is created again: there is no document before
-        return "; ".join(["deleted on the host", *_part_phrases(parts)]) + ": created again"
+        again = "with a new disk (its data is lost)" if _disk_made_anew(disk, preview) else "on its kept disk"
+        return "; ".join(["deleted on the host", *_part_phrases(parts)]) + f": created again {again}"
     phrases, structural = _document_changes(before or {}, after or {})
     phrases += _drift_phrases([machine, *parts], preview)
     phrases += _part_phrases(parts)
@@ -441,6 +479,11 @@ def _drift_words(step: Step, drift: Drift) -> str:
             if shown and all(b is not None and a is not None for _, b, a in shown):
                 words += [f"{k} {b} → {a}" for k, b, a in shown]
                 continue
+        states = _boolean_states(step, key)
+        if isinstance(before, bool) and isinstance(after, bool):
+            off, on = states or (f"{_property_words(step, key)} off", f"{_property_words(step, key)} on")
+            words.append(f"{on if before else off} → {on if after else off}")
+            continue
         old, new = _shown(before), _shown(after)
         name = _property_words(step, key)
         words.append(f"{name} {old} → {new}" if old is not None and new is not None and key in drift.values else name)
@@ -587,5 +630,5 @@ def _expiring(vms: Sequence[VmChange], today: dt.date, warn_days: int) -> list[E
             continue
         expires = rules.parse_iso_date(vm.expires)
         if expires is not None and (expires - today).days <= warn_days:
-            found.append(Expiry(vm.name, vm.owner, expires, (expires - today).days))
+            found.append(Expiry(vm.shown_name, vm.owner, expires, (expires - today).days))
     return sorted(found, key=lambda item: (item.expires, item.vm))

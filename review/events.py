@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 SECRET: Final[str] = "[secret]"
@@ -50,6 +51,7 @@ INTERNAL_KEYS: Final[frozenset[str]] = frozenset({"__provider", "__defaults", "_
 GENERIC_ERRORS: Final[tuple[str, ...]] = (
     "preview failed",
     "an unhandled error occurred: program exited with non-zero exit code",
+    "Resource monitor has terminated, shutting down",
 )
 """Error diagnostics the engine adds after the real ones; dropped when a real one was reported."""
 
@@ -159,6 +161,8 @@ class Preview:
     """The engine's own count per op (`summaryEvent.resourceChanges`)."""
     result: str = ""
     """succeeded, failed, or "" when the stream ended without a summary (the preview was cut off)."""
+    cut_off: bool = False
+    """The stream's last line was cut off halfway (and is left out)."""
 
     @property
     def completed(self) -> bool:
@@ -216,25 +220,28 @@ def read(lines: Iterable[str], source: str = "the input") -> Preview:
     """A `Preview` from the lines of an engine event stream.
 
     Raises EventStreamError, saying what was found and what to run, when the input is empty, is not
-    JSON lines, holds JSON that is not engine events (every engine event has a `sequence`), is the
+    JSON lines, holds JSON that is not engine events (every engine event has a `sequence`), or is the
     preview digest (one JSON document with `steps`, printed without the streaming switch, which
-    carries no policy results), or ends in a line cut off halfway.
+    carries no policy results). A last line cut off halfway is left out (`Preview.cut_off`); such a
+    stream, like any without the engine's summary, reads as a preview that did not finish.
     """
     preview = Preview()
     refreshing: set[str] = set()
     text_lines = [line for line in lines if line.strip()]
     if not text_lines:
-        raise EventStreamError(f"{source} is empty: the preview printed no engine events")
+        raise EventStreamError(
+            f"{source} is empty: the preview printed no engine events (its own error is in its log); "
+            "run `make review` to record one"
+        )
     for number, line in enumerate(text_lines, start=1):
         try:
             event = json.loads(line)
         except ValueError:
             if number == 1 and line.lstrip().startswith("{"):
                 _refuse_digest(source)
-            if number == len(text_lines) and number > 1:
-                raise EventStreamError(
-                    f"{source}, line {number}: the last event is cut off halfway (the preview's output was cut)"
-                ) from None
+            if number == len(text_lines) and number > 1:  # cut off halfway: the rest is still worth reading
+                preview.cut_off = True
+                break
             raise EventStreamError(
                 f"{source}, line {number}: not a JSON engine event ({line.strip()[:80]!r}); the review reads "
                 "what `pulumi preview --json` prints with PULUMI_ENABLE_STREAMING_JSON_PREVIEW=true (run `make review`)"
@@ -248,6 +255,21 @@ def read(lines: Iterable[str], source: str = "the input") -> Preview:
             )
         _apply(preview, event, refreshing)
     return preview
+
+
+def read_file(path: Path) -> Preview:
+    """A `Preview` from an events file; EventStreamError names the file when it cannot be read."""
+    try:
+        with path.open(encoding="utf-8") as stream:
+            return read(stream, source=str(path))
+    except UnicodeDecodeError:
+        raise EventStreamError(f"{path} is not text: the review reads the JSON lines `make review` records") from None
+    except IsADirectoryError:
+        raise EventStreamError(f"{path} is a folder; give the events file in it (events.jsonl)") from None
+    except FileNotFoundError:
+        raise EventStreamError(f"{path} does not exist; `make review` records the events in .review/<stack>/") from None
+    except OSError as error:
+        raise EventStreamError(f"{path} cannot be read: {error.strerror}") from None
 
 
 def _refuse_digest(source: str) -> None:

@@ -67,7 +67,8 @@ class Verdict:
 
     @property
     def gate_passes(self) -> bool:
-        return self.preview_completed and self.mandatory == 0
+        """The preview completed, the stack's policy pack judged it, and no mandatory policy failed."""
+        return self.preview_completed and self.policies_ran and self.mandatory == 0
 
     @property
     def ok(self) -> bool:
@@ -182,7 +183,7 @@ class _Blocks:
             "advisory": [self._violation_row(v) for v in violations if v.level != "mandatory"],
             "resources": [self._resource_row(row) for row in review.resources],
             "expiring": [self._expiry_row(item) for item in review.expiring],
-            "vms": [_row(vm.name, vm.change, vm.host, vm.owner, vm.expires) for vm in review.affected],
+            "vms": [_row(vm.shown_name, vm.change, vm.host, vm.owner, vm.expires) for vm in review.affected],
         }
 
     def text(self, keep: dict[str, int], error_chars: int | None = None) -> str:
@@ -216,30 +217,38 @@ class _Blocks:
                     "**❌ The preview failed** before the program declared the fleet, so nothing was planned "
                     "or judged: fix the errors below."
                 )
-            line = f"**❌ The preview failed**: nothing can be deployed until the errors below are fixed ({counts})."
-        elif self.mode == DRIFT:
+            judged = f" ({counts})" if result.mandatory or result.advisory else ""
+            return (
+                "**❌ The preview failed**: nothing can be deployed until the errors below are fixed, and the "
+                f"plan below stops where the preview stopped{judged}."
+            )
+        if self.mode == DRIFT:
             pending = f"{_plural(result.resource_changes, 'resource')} would change on the next `make up`"
+            if result.mandatory:
+                pending += f", which mandatory policies refuse ({counts})"
             if result.ok:
-                line = "**✅ No drift**: the hosts match the last deployment, and the declaration is deployed."
-            elif result.drifted:
-                line = f"**⚠️ Drift**: {_plural(result.drifted, 'resource')} changed on the hosts; {pending}."
-            else:
-                line = f"**⚠️ Not deployed**: the hosts match the last deployment, but {pending}."
-        elif result.gate_passes:
-            line = f"**✅ Policy gate passes** ({counts})."
-        else:
-            line = f"**❌ Policy gate fails** ({counts}): `make up` changes nothing until the mandatory ones are fixed."
-        return line
+                return "**✅ No drift**: the hosts match the last deployment, and the declaration is deployed."
+            if result.drifted:
+                return f"**⚠️ Drift**: {_plural(result.drifted, 'resource')} changed on the hosts; {pending}."
+            return f"**⚠️ Not deployed**: the hosts match the last deployment, but {pending}."
+        if not result.policies_ran:
+            return (
+                "**❌ No policy pack judged this preview**, so its policy gate cannot pass: preview with the "
+                "stack's pack (`make review` does)."
+            )
+        if result.gate_passes:
+            return f"**✅ Policy gate passes** ({counts})."
+        return f"**❌ Policy gate fails** ({counts}): `make up` changes nothing until the mandatory ones are fixed."
 
     def _counts(self) -> str:
-        if not self.review.vms and not self.review.preview.completed:
+        if not self.review.preview.completed:  # a partial plan's counts would mislead
             return ""
         counts = self.review.counts()
         before = sum(counts[s] for s in (REMOVED, REPLACED, RECREATED, CHANGED, UNCHANGED))
         after = before - counts[REMOVED] + counts[NEW]
         return "\n".join(
             [
-                "| VMs | new | changed in place | replaced | removed | recreated | unchanged |",
+                "| VMs | new | changed in place | replaced | removed | gone from host, re-created | unchanged |",
                 "|---:|---:|---:|---:|---:|---:|---:|",
                 f"| {before} → {after} | {counts[NEW]} | {counts[CHANGED]} | {counts[REPLACED]} | "
                 f"{counts[REMOVED]} | {counts[RECREATED]} | {counts[UNCHANGED]} |",
@@ -251,6 +260,13 @@ class _Blocks:
         sections = review.sections().items()
         facts = [f"{section.title.lower()}: {_plural(len(rows), 'change')}" for section, rows in sections]
         lines = []
+        losing = [vm.shown_name for vm in review.vms if vm.loses_data]
+        if losing:
+            named = ", ".join(f"`{_code(name)}`" for name in losing[:10])
+            more = f" and {len(losing) - 10} more" if len(losing) > 10 else ""
+            lines.append(
+                f"**⚠️ Disk data lost** for {_plural(len(losing), 'VM')} (removed, or disk made anew): {named}{more}."
+            )
         if facts:
             lines.append("Also: " + ", ".join(facts) + ".")
         if review.preview.drift:
@@ -279,7 +295,7 @@ class _Blocks:
     def _violations(self, keep: dict[str, int]) -> str:
         mandatory, advisory = self.rows["mandatory"], self.rows["advisory"]
         if not (mandatory or advisory):
-            judged = self.review.preview.policies_ran and (self.review.vms or self.review.preview.completed)
+            judged = self.review.preview.policies_ran and self.review.preview.completed
             return "### Policy violations\n\nNone." if judged else ""
         lines = ["### Policy violations", "", self._violations_by_policy(), "", "| level | policy | VM | message |"]
         lines.append("|---|---|---|---|")
@@ -301,8 +317,9 @@ class _Blocks:
 
     def _vms(self, keep: int) -> str:
         rows = self.rows["vms"]
+        heading = "### VMs" if self.review.preview.completed else "### VMs planned before the preview stopped"
         if not rows:
-            return "### VMs\n\nNo VM changes." if self.review.vms or self.review.preview.completed else ""
+            return f"{heading}\n\nNo VM changes." if self.review.preview.completed else ""
         counts = self.review.counts()
         words = ", ".join(
             f"{counts[status]} {label}"
@@ -318,7 +335,7 @@ class _Blocks:
         opened = " open" if len(rows) <= OPEN_VM_ROWS else ""
         table = ["| VM | change | host | owner | expires |", "|---|---|---|---|---|", *rows[:keep]]
         return (
-            f"### VMs\n\n<details{opened}><summary>{_plural(len(rows), 'VM')} change: {words}</summary>\n\n"
+            f"{heading}\n\n<details{opened}><summary>{_plural(len(rows), 'VM')} change: {words}</summary>\n\n"
             + "\n".join(table)
             + self._left_out(len(rows) - keep, "VM")
             + "\n\n</details>"

@@ -54,6 +54,12 @@ DOMAIN_PROPERTIES: Final[dict[str, str]] = {
 }
 """pulumi-libvirt Domain properties as a reviewer reads them."""
 
+DOMAIN_STATES: Final[dict[str, tuple[str, str]]] = {
+    "running": ("shut off", "running"),
+    "autostart": ("no autostart", "autostart"),
+}
+"""A Domain's on/off properties, as (off, on) in a reviewer's words."""
+
 DISK_KIND: Final[str] = DiskProvider.kind
 """What a VM's own disk is called; the review tells from it whether a VM keeps its data."""
 CLOUD_INIT_KIND: Final[str] = CloudInitDiskProvider.kind
@@ -91,3 +97,8 @@ def kind(resource_type: str, props: Mapping[str, Any]) -> str | None:
 def property_words(resource_type: str) -> Mapping[str, str]:
     """Property name -> words, for this backend's VM resource; empty for others (their keys read as they are)."""
     return DOMAIN_PROPERTIES if resource_type == DOMAIN_TYPE else {}
+
+
+def boolean_states(resource_type: str) -> Mapping[str, tuple[str, str]]:
+    """Property name -> (off, on) words, for this backend's VM resource; empty for others."""
+    return DOMAIN_STATES if resource_type == DOMAIN_TYPE else {}

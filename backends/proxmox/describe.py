@@ -32,6 +32,12 @@ VM_PROPERTIES: Final[dict[str, str]] = {
 }
 """bpg VmLegacy properties as a reviewer reads them."""
 
+VM_STATES: Final[dict[str, tuple[str, str]]] = {
+    "started": ("stopped", "running"),
+    "onBoot": ("no start at boot", "start at boot"),
+}
+"""A VM's on/off properties, as (off, on) in a reviewer's words."""
+
 MIRRORED_KINDS: Final[frozenset[str]] = frozenset()
 """Nothing here restates a VM's document elsewhere: its Proxmox tags are part of the VM resource."""
 
@@ -53,3 +59,8 @@ def kind(resource_type: str, props: Mapping[str, Any]) -> str | None:
 def property_words(resource_type: str) -> Mapping[str, str]:
     """Property name -> words, for this backend's VM resource; empty for others."""
     return VM_PROPERTIES if resource_type == VM_TYPE else {}
+
+
+def boolean_states(resource_type: str) -> Mapping[str, tuple[str, str]]:
+    """Property name -> (off, on) words, for this backend's VM resource; empty for others."""
+    return VM_STATES if resource_type == VM_TYPE else {}

@@ -51,11 +51,13 @@ class Case:
 
 
 def base_fleet(stack: EphemeralStack, today: dt.date) -> dict[str, Any]:
-    """Two VM groups on one host: `web` (1 VM) and `app` (1 VM whose user has a secret password hash)."""
+    """Two VM groups on one host: `web` (1 VM, size nano) and `app` (1 VM, size roomy: a 2 GiB disk; its
+    user has a secret password hash)."""
     fleet = small_fleet(stack.prefix, free_cidrs(1), stack.storage_dir, (today + dt.timedelta(days=30)).isoformat())
     fleet["sizes"] += [
         {"name": "duo", "vcpus": 2, "memory_mib": 128, "disk_gib": 1},
         {"name": "roomy", "vcpus": 1, "memory_mib": 128, "disk_gib": 2},
+        {"name": "spacious", "vcpus": 1, "memory_mib": 128, "disk_gib": 3},
     ]
     fleet["vms"].append(
         {
@@ -63,6 +65,7 @@ def base_fleet(stack: EphemeralStack, today: dt.date) -> dict[str, Any]:
             "count": 1,
             "pool": "local",
             "template": "tiny",
+            "size": "roomy",
             "segments": ["front"],
             "cloud_init": {"users": [{"name": "ops", "password_secret": PASSWORD_SECRET}]},
             "tags": {"role": "backend", "expires": (today + dt.timedelta(days=10)).isoformat()},
@@ -99,7 +102,7 @@ def _new_range(fleet: dict[str, Any]) -> None:
 
 def _pull_request(fleet: dict[str, Any]) -> None:
     _web(fleet).update(count=2, tags={**_web(fleet)["tags"], "role": "frontend"})
-    _app(fleet).update(size="roomy")
+    _app(fleet).update(size="spacious")
 
 
 def _new_template_version(fleet: dict[str, Any]) -> None:
@@ -118,7 +121,14 @@ CASES: tuple[Case, ...] = (
     ),
     Case("grow", "web grows from 1 to 2 VMs", _change(lambda f: _web(f).update(count=2))),
     Case("resize", "web moves to size duo: 1 -> 2 vCPU", _change(lambda f: _web(f).update(size="duo"))),
-    Case("grow-disk", "app moves to size roomy: disk 1 -> 2 GiB", _change(lambda f: _app(f).update(size="roomy"))),
+    Case(
+        "grow-disk", "app moves to size spacious: disk 2 -> 3 GiB", _change(lambda f: _app(f).update(size="spacious"))
+    ),
+    Case(
+        "shrink-disk",
+        "app moves to size nano: its disk would shrink 2 -> 1 GiB, which the disk's provider refuses mid-plan",
+        _change(lambda f: _app(f).update(size="nano")),
+    ),
     Case("shrink", "app shrinks from 1 to 0 VMs", _change(lambda f: _app(f).update(count=0))),
     Case(
         "violations",
@@ -131,7 +141,7 @@ CASES: tuple[Case, ...] = (
     Case("template", "template tiny's version goes from 1.0 to 1.1", _change(_new_template_version)),
     Case(
         "pull-request",
-        "what a pull request usually brings: web grows to 2 VMs with role frontend, app moves to size roomy",
+        "what a pull request usually brings: web grows to 2 VMs with role frontend, app moves to size spacious",
         _change(_pull_request),
     ),
     Case("error", "web names a segment that is not declared", _change(_bad_segment)),
@@ -146,11 +156,12 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
     new_nano = "new: nano (1 vCPU, 128 MiB, 1 GiB disk), tiny 1.0, on front"
     rebuilt = "template tiny 1.0 → 1.1; cloud-init instance data changed: replaced, disk recreated (its data is lost)"
     return {
-        "create": {"web-01": new_nano, "app-01": new_nano},
+        "create": {"web-01": new_nano, "app-01": "new: roomy (1 vCPU, 128 MiB, 2 GiB disk), tiny 1.0, on front"},
         "retag": {"web-01": "retag: role web → frontend: in place"},
         "grow": {"web-02": new_nano},
         "resize": {"web-01": "resize nano → duo (1 → 2 vCPU): replaced, disk kept"},
-        "grow-disk": {"app-01": "size nano → roomy; grow disk 1 → 2 GiB: in place"},
+        "grow-disk": {"app-01": "size roomy → spacious; grow disk 2 → 3 GiB: in place"},
+        "shrink-disk": {},
         "shrink": {"app-01": "removed: its disk is deleted"},
         "violations": {"web-01": f"retag: expires {web_expires} → {yesterday}: in place"},
         "secret": {"app-01": "cloud-init user data changed ([secret]): in place"},
@@ -162,12 +173,12 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
         "pull-request": {
             "web-01": "retag: role web → frontend: in place",
             "web-02": new_nano,
-            "app-01": "size nano → roomy; grow disk 1 → 2 GiB: in place",
+            "app-01": "size roomy → spacious; grow disk 2 → 3 GiB: in place",
         },
         "error": {},
         "drift": {
-            "web-01": "deleted on the host: created again",
-            "app-01": "domain changed on the host (autostart true → false), put back; domain tags changed on the "
+            "web-01": "deleted on the host: created again on its kept disk",
+            "app-01": "domain changed on the host (autostart → no autostart), put back; domain tags changed on the "
             "host (owner qa@example.com → mallory@example.com), put back: in place",
         },
     }[case]

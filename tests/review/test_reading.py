@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -124,11 +125,43 @@ def test_a_stream_that_is_not_engine_events_or_is_cut_mid_line_is_refused() -> N
     with pytest.raises(events.EventStreamError, match="line 1: not an engine event"):
         events.read(['{"a": 1}\n'])
     lines = fixture_lines("retag")
-    with pytest.raises(events.EventStreamError, match=f"line {len(lines)}: the last event is cut off halfway"):
-        events.read([*lines[:-1], lines[-1][:40]])
+    cut = events.read([*lines[:-2], lines[-2][:40]])  # halfway through the summary event
+    assert cut.cut_off and not cut.completed
+
+
+def test_files_that_cannot_be_read_are_named(tmp_path: Path) -> None:
+    (tmp_path / "binary.jsonl").write_bytes(bytes(range(128, 256)))
+    for path, says in [
+        (tmp_path / "binary.jsonl", "is not text"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "missing.jsonl", "does not exist"),
+    ]:
+        with pytest.raises(events.EventStreamError, match=says) as raised:
+            events.read_file(path)
+        assert str(path) in str(raised.value)
 
 
 def test_a_stream_cut_off_before_its_summary_says_so() -> None:
     lines = [line for line in fixture_lines("retag") if "summaryEvent" not in line]
     text = markdown.render(read(events.read(lines), today=RECORDED, warn_days=14), today=RECORDED)
     assert "**❌ The preview did not finish**: its event stream ends before the engine's summary" in text
+
+
+def test_a_preview_no_policy_pack_judged_cannot_pass_the_gate() -> None:
+    """The `retag` recording without its policy events, as `pulumi preview --json` without a pack prints it."""
+    policy = ('"policyEvent"', '"policyLoadEvent"', "SummaryEvent")
+    lines = [line for line in fixture_lines("retag") if not any(word in line for word in policy)]
+    lines = [line.replace('"PolicyPacks":{"vmfleet-governance|local|', '"unused":{"x|') for line in lines]
+    preview = events.read(lines)
+    assert preview.completed and not preview.policies_ran
+    review = read(preview, today=RECORDED, warn_days=14)
+    assert not markdown.verdict(review).gate_passes and not markdown.verdict(review).ok
+    assert "**❌ No policy pack judged this preview**" in markdown.render(review, today=RECORDED)
+
+
+def test_a_preview_stopped_mid_plan_shows_no_counts_and_says_its_plan_is_partial() -> None:
+    text = markdown.render(read(preview_of("shrink-disk"), today=RECORDED, warn_days=14), today=RECORDED)
+    assert "the plan below stops where the preview stopped" in text
+    assert "| VMs | new |" not in text and "Policy violations" not in text and "No VM changes" not in text
+    assert "shrinking it to 1 GiB is not possible without losing data" in text
+    assert "Resource monitor has terminated" not in text

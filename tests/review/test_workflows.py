@@ -98,9 +98,9 @@ def test_checkouts_leave_no_token_behind(path: Path) -> None:
     for job in load(path)["jobs"].values():
         for step in job.get("steps", []):
             if str(step.get("uses", "")).startswith("actions/checkout@"):
-                assert (step.get("with") or {}).get("persist-credentials") is False or job.get("runs-on") == (
-                    "ubuntu-latest"
-                ), f"{path.name}: a checkout on a self-hosted runner keeps the job's token in .git/config"
+                assert (step.get("with") or {}).get("persist-credentials") is False, (
+                    f"{path.name}: a checkout keeps the job's token in .git/config, readable by the code it checks out"
+                )
 
 
 def test_previews_and_deploys_run_on_runners_of_their_own_one_deploy_at_a_time() -> None:
@@ -109,14 +109,23 @@ def test_previews_and_deploys_run_on_runners_of_their_own_one_deploy_at_a_time()
     assert up["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
     assert up["environment"] == "${{ matrix.stack }}"
     assert up["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}"]
-    for name in ("review", "drift"):
+    for name, environment in (("review", "preview"), ("drift", "drift")):
         workflow = load(ROOT / ".github" / "workflows" / f"{name}.yml")
         job = next(job for job in workflow["jobs"].values() if "matrix" in job.get("strategy", {}))
         assert job["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}-preview"], name
-        assert job["environment"] == "${{ matrix.stack }}-preview", name
+        assert job["environment"] == f"${{{{ matrix.stack }}}}-{environment}", name
     labels = yaml.safe_load((ROOT / ".github" / "actionlint.yaml").read_text())["self-hosted-runner"]["labels"]
     stack_names = stacks.declared(ROOT)
     assert labels == [label for stack in stack_names for label in (f"vmfleet-{stack}", f"vmfleet-{stack}-preview")]
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda path: path.name)
+def test_pulumi_logins_stay_out_of_the_cached_engine_folder(path: Path) -> None:
+    """PULUMI_HOME is in the cached ~/.cache/fleet/engine; a Pulumi Cloud token must not be written there."""
+    for job in load(path)["jobs"].values():
+        for step in job.get("steps", []):
+            if "secrets." in json.dumps(step):
+                assert step["env"]["PULUMI_CREDENTIALS_PATH"] == "${{ runner.temp }}/pulumi-credentials"
 
 
 def test_the_review_gate_always_reports() -> None:
