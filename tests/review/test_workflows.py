@@ -136,3 +136,16 @@ def test_the_review_gate_always_reports() -> None:
 def test_a_stack_can_be_deployed_by_hand_by_its_name() -> None:
     options = load(ROOT / ".github" / "workflows" / "deploy.yml")["on"]["workflow_dispatch"]["inputs"]["stack"]
     assert options["options"] == stacks.declared(ROOT)
+
+
+def test_only_the_jobs_that_write_to_github_may() -> None:
+    """Least privilege: the workflow reads; the comment and the drift issue are their jobs' only writes."""
+    writes = {}
+    for path in WORKFLOWS:
+        workflow = load(path)
+        assert workflow["permissions"] == {"contents": "read"}, path.name
+        for name, job in workflow["jobs"].items():
+            extra = {key: value for key, value in (job.get("permissions") or {}).items() if value != "read"}
+            if extra:
+                writes[f"{path.stem}/{name}"] = extra
+    assert writes == {"review/preview": {"pull-requests": "write"}, "drift/drift": {"issues": "write"}}
