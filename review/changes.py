@@ -68,12 +68,14 @@ SECTIONS: Final[tuple[Section, ...]] = (
 OTHER = Section("", "Other resources", "resource")
 COMPONENT_TYPES: Final[frozenset[str]] = frozenset({TAGGED_VM, FLEET, *(section.type for section in SECTIONS)})
 
-KIND_READERS = (libvirt_describe.kind, proxmox_describe.kind)
-"""Each backend's reader of what its resources are."""
-PROPERTY_WORDS = (libvirt_describe.property_words, proxmox_describe.property_words)
-BOOLEAN_STATES = (libvirt_describe.boolean_states, proxmox_describe.boolean_states)
-"""Each backend's words for the two states of a VM's on/off properties (`shut off` / `running`)."""
-MIRRORED_KINDS: Final[frozenset[str]] = libvirt_describe.MIRRORED_KINDS | proxmox_describe.MIRRORED_KINDS
+BACKENDS = (libvirt_describe, proxmox_describe)
+"""Each backend's `describe` module: `kind` (what its resources are) and, for its VM resource
+(`VM_TYPE`), `VM_PROPERTIES` (property -> words) and `VM_STATES` (on/off property -> its two states)."""
+PROPERTY_WORDS: Final[dict[str, Mapping[str, str]]] = {backend.VM_TYPE: backend.VM_PROPERTIES for backend in BACKENDS}
+BOOLEAN_STATES: Final[dict[str, Mapping[str, tuple[str, str]]]] = {
+    backend.VM_TYPE: backend.VM_STATES for backend in BACKENDS
+}
+MIRRORED_KINDS: Final[frozenset[str]] = frozenset().union(*(backend.MIRRORED_KINDS for backend in BACKENDS))
 DISK_KIND: Final[str] = libvirt_describe.DISK_KIND
 """A VM resource's separate disk (libvirt); where there is none (Proxmox), the disks are the VM's own."""
 CLOUD_INIT_KIND: Final[str] = libvirt_describe.CLOUD_INIT_KIND
@@ -243,8 +245,8 @@ def _label(component: Step, section: Section) -> str:
 
 def kind_of(step: Step) -> str:
     """What a resource is in a reviewer's words: `disk`, `network`, `VM`, `libvirt provider`, ..."""
-    for reader in KIND_READERS:
-        found = reader(step.type, step.inputs)
+    for backend in BACKENDS:
+        found: str | None = backend.kind(step.type, step.inputs)
         if found:
             return found
     if step.type.startswith("pulumi:providers:"):
@@ -253,20 +255,12 @@ def kind_of(step: Step) -> str:
 
 
 def _boolean_states(step: Step, key: str) -> tuple[str, str] | None:
-    for reader in BOOLEAN_STATES:
-        states = reader(step.type).get(key)
-        if states:
-            return states
-    return None
+    return BOOLEAN_STATES.get(step.type, {}).get(key)
 
 
 def _property_words(step: Step, key: str) -> str:
     root = re.split(r"[.\[]", key, maxsplit=1)[0]
-    for reader in PROPERTY_WORDS:
-        words = reader(step.type)
-        if root in words:
-            return words[root]
-    return root
+    return PROPERTY_WORDS.get(step.type, {}).get(root, root)
 
 
 # ----------------------------------------------------------------------------------------- VMs

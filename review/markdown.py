@@ -178,24 +178,32 @@ class _Blocks:
             review.preview.violations,
             key=lambda v: (_level_rank(v.level), review.vm_of.get(v.urn, v.urn), v.policy, v.message),
         )
+        # Per section: its rendered rows, and beside each the folded diff it carries ("" for none).
+        self.sections = [
+            (section, [self._resource_row(row) for row in rows], [self._diff(row) if row.diffs else "" for row in rows])
+            for section, rows in review.sections().items()
+        ]
         self.rows: dict[str, list[str]] = {
             "mandatory": [self._violation_row(v) for v in violations if v.level == "mandatory"],
             "advisory": [self._violation_row(v) for v in violations if v.level != "mandatory"],
-            "resources": [self._resource_row(row) for row in review.resources],
+            "resources": [row for _, rows, _ in self.sections for row in rows],
             "expiring": [self._expiry_row(item) for item in review.expiring],
             "vms": [_row(vm.shown_name, vm.change, vm.host, vm.owner, vm.expires) for vm in review.affected],
         }
+        # What does not depend on how many rows are kept is rendered once, not at every try of `render`.
+        self.top = [marker(review.preview.stack), self._heading(), self._verdict_line(), self._counts(), self._also()]
+        self.by_policy = self._violations_by_policy()
+        self.footer = self._footer()
 
     def text(self, keep: dict[str, int], error_chars: int | None = None) -> str:
         review = self.review
-        parts = [marker(review.preview.stack), self._heading(), self._verdict_line(), self._counts(), self._also()]
-        parts.append(self._errors(review.preview.errors, error_chars))
+        parts = [*self.top, self._errors(review.preview.errors, error_chars)]
         parts.append(self._violations(keep))
         parts.append(self._vms(keep["vms"]))
         parts.append(self._resources(keep["resources"]))
         parts.append(self._expiring(keep["expiring"]))
         parts.append(self._warnings(review.preview.warnings, error_chars))
-        parts.append(self._footer())
+        parts.append(self.footer)
         return "\n\n".join(part for part in parts if part) + "\n"
 
     # -------------------------------------------------------------------------------- the top
@@ -297,7 +305,7 @@ class _Blocks:
         if not (mandatory or advisory):
             judged = self.review.preview.policies_ran and self.review.preview.completed
             return "### Policy violations\n\nNone." if judged else ""
-        lines = ["### Policy violations", "", self._violations_by_policy(), "", "| level | policy | VM | message |"]
+        lines = ["### Policy violations", "", self.by_policy, "", "| level | policy | VM | message |"]
         lines.append("|---|---|---|---|")
         lines += mandatory[: keep["mandatory"]]
         lines += advisory[: keep["advisory"]]
@@ -342,23 +350,18 @@ class _Blocks:
         )
 
     def _resources(self, keep: int) -> str:
-        rows = self.review.resources
-        if not rows:
-            return ""
         parts = []
         shown = 0
-        for section, section_rows in self.review.sections().items():
-            kept = section_rows[: max(0, keep - shown)]
+        for section, rows, diffs in self.sections:
+            kept = rows[: max(0, keep - shown)]
             shown += len(kept)
-            title = section.title
-            lines = [f"| {section.noun} | resource | change |", "|---|---|---|"]
-            lines += [self._resource_row(row) for row in kept]
-            diffs = [self._diff(row) for row in kept for _ in row.diffs[:1]]
-            body = "\n".join(lines) + self._left_out(len(section_rows) - len(kept), "change")
-            if diffs:
-                body += "\n\n" + "\n\n".join(diffs)
-            summary = _plural(len(section_rows), "change")
-            parts.append(f"### {title}\n\n<details><summary>{summary}</summary>\n\n{body}\n\n</details>")
+            lines = [f"| {section.noun} | resource | change |", "|---|---|---|", *kept]
+            body = "\n".join(lines) + self._left_out(len(rows) - len(kept), "change")
+            kept_diffs = [diff for diff in diffs[: len(kept)] if diff]
+            if kept_diffs:
+                body += "\n\n" + "\n\n".join(kept_diffs)
+            summary = _plural(len(rows), "change")
+            parts.append(f"### {section.title}\n\n<details><summary>{summary}</summary>\n\n{body}\n\n</details>")
         return "\n\n".join(parts)
 
     def _expiring(self, keep: int) -> str:

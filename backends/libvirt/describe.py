@@ -26,6 +26,8 @@ from backends.libvirt.tags import DomainTagsProvider
 
 DYNAMIC_TYPE: Final[str] = "pulumi-python:dynamic:Resource"
 DOMAIN_TYPE: Final[str] = "libvirt:index/domain:Domain"
+VM_TYPE: Final[str] = DOMAIN_TYPE
+"""The resource that is a VM; the review reads `VM_PROPERTIES` and `VM_STATES` for it."""
 
 DYNAMIC_PROVIDERS: Final[tuple[type[LibvirtProvider], ...]] = (
     StoragePoolProvider,
@@ -38,7 +40,7 @@ DYNAMIC_PROVIDERS: Final[tuple[type[LibvirtProvider], ...]] = (
 )
 """Every dynamic provider of this backend (tests check this against the state registry)."""
 
-DOMAIN_PROPERTIES: Final[dict[str, str]] = {
+VM_PROPERTIES: Final[dict[str, str]] = {
     "vcpu": "vCPUs",
     "memory": "memory",
     "disks": "disk",
@@ -54,7 +56,7 @@ DOMAIN_PROPERTIES: Final[dict[str, str]] = {
 }
 """pulumi-libvirt Domain properties as a reviewer reads them."""
 
-DOMAIN_STATES: Final[dict[str, tuple[str, str]]] = {
+VM_STATES: Final[dict[str, tuple[str, str]]] = {
     "running": ("shut off", "running"),
     "autostart": ("no autostart", "autostart"),
 }
@@ -92,13 +94,3 @@ def kind(resource_type: str, props: Mapping[str, Any]) -> str | None:
         provider = dynamic_provider(props)
         return provider.kind if provider is not None else None
     return None
-
-
-def property_words(resource_type: str) -> Mapping[str, str]:
-    """Property name -> words, for this backend's VM resource; empty for others (their keys read as they are)."""
-    return DOMAIN_PROPERTIES if resource_type == DOMAIN_TYPE else {}
-
-
-def boolean_states(resource_type: str) -> Mapping[str, tuple[str, str]]:
-    """Property name -> (off, on) words, for this backend's VM resource; empty for others."""
-    return DOMAIN_STATES if resource_type == DOMAIN_TYPE else {}

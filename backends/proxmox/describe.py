@@ -54,13 +54,3 @@ def kind(resource_type: str, props: Mapping[str, Any]) -> str | None:
     module = resource_type.split(":")[1].split("/")[0]
     words = " ".join(word if word.isupper() else word.lower() for word in _WORD.findall(name))
     return words if module in ("index", "") or module.lower() in words else f"{module.lower()} {words}"
-
-
-def property_words(resource_type: str) -> Mapping[str, str]:
-    """Property name -> words, for this backend's VM resource; empty for others."""
-    return VM_PROPERTIES if resource_type == VM_TYPE else {}
-
-
-def boolean_states(resource_type: str) -> Mapping[str, tuple[str, str]]:
-    """Property name -> (off, on) words, for this backend's VM resource; empty for others."""
-    return VM_STATES if resource_type == VM_TYPE else {}
