@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures
+.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,9 @@ engine: ## Build or find the Pulumi CLI, language host and libvirt provider (cac
 
 hypervisor: ## Make a libvirt daemon answer at qemu:///system (stop: scripts/hypervisor.sh stop)
 	@scripts/hypervisor.sh start
+
+state-server: ## Start a local PostgreSQL for trying the team state backend; prints its PULUMI_BACKEND_URL (stop: scripts/state-server.sh stop)
+	@scripts/state-server.sh start
 
 up: ## Deploy STACK (default dev) with its policy pack config
 	@STACK=$(STACK) scripts/stack.sh up

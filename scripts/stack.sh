@@ -51,7 +51,13 @@ if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FI
   [ "$STACK" = dev ] || die "set PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) for stack $STACK"
   export PULUMI_CONFIG_PASSPHRASE=$DEV_PASSPHRASE
 fi
-echo "==> stack $STACK, state $PULUMI_BACKEND_URL"
+# The backend URL as the log may show it: a password in it (user:password@, or password=) masked.
+masked_url() { sed -E 's#^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@]*):[^/]*@#\1:***@#; s#([?&]password=)[^&]*#\1***#g' <<<"$1"; }
+echo "==> stack $STACK, state $(masked_url "$PULUMI_BACKEND_URL")"
+# This engine's PostgreSQL backend lists a project's stacks 10 at a time, each listing holding one
+# of its 2 x CPUs database connections while it waits for another: with that many stacks or more,
+# `pulumi stack ls` waits forever. One at a time never runs out (README, "Team state (PostgreSQL)").
+case "$PULUMI_BACKEND_URL" in postgres://*) export PULUMI_DIY_BACKEND_PARALLEL=${PULUMI_DIY_BACKEND_PARALLEL:-1} ;; esac
 pulumi stack select --create "$STACK" --secrets-provider passphrase --non-interactive >/dev/null
 
 # CI hands a stack's secret config values (a Proxmox API token, password hashes) over as one JSON
@@ -81,7 +87,10 @@ fi
 
 # A run killed on this machine (Ctrl-C twice, kill -9, a closed terminal) leaves the stack locked in a
 # file backend. A lock whose process is gone on this machine is stale: lift it, saying so. Locks of
-# other machines, and of other backends, are left to `pulumi cancel`.
+# other machines, and of other backends, are left to `pulumi cancel`: a shared backend's lock names
+# only a host name and a pid, and neither tells machines apart (CI runners and cloned VMs share host
+# names, containers have pids of their own), so lifting a lock that only looks dead here could let
+# two runs write one state. A refused lock is explained instead (locked, below).
 unlock_if_stale() {
   case "$PULUMI_BACKEND_URL" in file://*) ;; *) return 0 ;; esac
   local root=${PULUMI_BACKEND_URL#file://} lock pid host
@@ -126,18 +135,34 @@ review() {
   fi
   return $rendered
 }
+# `pulumi` for an operation that locks the stack. When another run holds the lock, the engine
+# refuses at once, naming the holder ("created by user@host (pid N) at time"); say what to do then.
+locked() {
+  local errors status=0 holder pid since
+  errors=$(mktemp)
+  { pulumi "$@" 2>&1 1>&3 3>&- | tee "$errors" >&2; } 3>&1 || status=$?
+  if [ "$status" -ne 0 ] && grep -q "the stack is currently locked by" "$errors"; then
+    holder=$(sed -nE 's/.*: created by ([^ ]+) \(pid ([0-9]+)\) at ([^ ]+)$/\1 \2 \3/p' "$errors" | head -n 1)
+    read -r holder pid since <<<"${holder:-? ? ?}"
+    echo "==> stack $STACK is locked by another run ($holder, pid $pid, since $since): this one changed nothing; run it again when that one has ended." >&2
+    echo "    If that run is gone for good (killed, its machine lost: check on ${holder#*@}, e.g. \`ps -p $pid\`), lift its lock with" >&2
+    echo "    \`pulumi cancel --yes --stack $STACK\` (same PULUMI_BACKEND_URL) and run this again. Lifting the lock of a run that is still going lets two runs write one state." >&2
+  fi
+  rm -f "$errors"
+  return $status
+}
 case "$action" in
-  up) pulumi up --yes --non-interactive --refresh "${policies[@]}" ;;
+  up) locked up --yes --non-interactive --refresh "${policies[@]}" ;;
   review) review preview ;;
   drift) review drift ;;
   preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;
   down)
     status=0
-    pulumi destroy --yes --non-interactive --refresh --continue-on-error || status=$?
+    locked destroy --yes --non-interactive --refresh --continue-on-error || status=$?
     leftovers || status=1
     exit $status
     ;;
-  refresh) pulumi refresh --yes --non-interactive --clear-pending-creates ;;
+  refresh) locked refresh --yes --non-interactive --clear-pending-creates ;;
   leftovers) if [ "${REMOVE:-}" = 1 ]; then leftovers --remove; else leftovers; fi ;;
   *) die "unknown action $action (up, preview, review, drift, down, refresh, leftovers)" ;;
 esac

@@ -187,9 +187,13 @@ class Run:
 
 
 class EphemeralStack:
-    """A uniquely named stack of a copy of the project, with its own state."""
+    """A uniquely named stack of a copy of the project, with its own state.
 
-    def __init__(self, environment: dict[str, str]) -> None:
+    The state is a folder of its own, or the backend at `backend_url` when one is given (a
+    `postgres://` URL, say), where the stack's unique name keeps it apart from other stacks.
+    """
+
+    def __init__(self, environment: dict[str, str], backend_url: str | None = None) -> None:
         token = secrets.token_hex(3)
         self.prefix = f"t{token}"
         self.stack_name = f"test-{token}"
@@ -209,7 +213,7 @@ class EphemeralStack:
         self.storage_dir = f"/var/lib/libvirt/vmfleet/{self.prefix}"
         self.environment = {
             **environment,
-            "PULUMI_BACKEND_URL": f"file://{state}?metadata=skip",  # see scripts/stack.sh
+            "PULUMI_BACKEND_URL": backend_url or f"file://{state}?metadata=skip",  # see scripts/stack.sh
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
         self.command = auto.PulumiCommand(root=_cli_root(environment), skip_version_check=True)
@@ -266,11 +270,21 @@ class EphemeralStack:
             command, cwd=self.project, env=environment, capture_output=True, text=True, timeout=timeout
         )
 
+    def cli_started(self, *arguments: str) -> subprocess.Popen[str]:
+        """The same CLI run started in the background (its pid is the one a stack lock records)."""
+        command = ["pulumi", *arguments, "--non-interactive", "--stack", self.stack_name]
+        environment = {**os.environ, **self.environment}
+        return subprocess.Popen(
+            command, cwd=self.project, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
     def cli_up(self, policy_config: str) -> subprocess.CompletedProcess[str]:
         """`pulumi up` as `make up` runs it: the CLI previews first, with the policy pack."""
-        return self.cli(
-            "up", "--yes", "--refresh", "--policy-pack", str(ROOT / "policies"), "--policy-pack-config", policy_config
-        )
+        return self.cli(*up_arguments(policy_config))
+
+    def cli_up_started(self, policy_config: str) -> subprocess.Popen[str]:
+        """`cli_up` started in the background."""
+        return self.cli_started(*up_arguments(policy_config))
 
     def refresh(self) -> Run:
         run = Run()
@@ -299,6 +313,11 @@ class EphemeralStack:
         finally:
             remove_leftovers(self.prefix)
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def up_arguments(policy_config: str) -> list[str]:
+    """`pulumi up`'s arguments as `make up` gives them."""
+    return ["up", "--yes", "--refresh", "--policy-pack", str(ROOT / "policies"), "--policy-pack-config", policy_config]
 
 
 def fleet_of(declaration: dict[str, Any]) -> Fleet:

@@ -1,0 +1,51 @@
+"""scripts/stack.sh prints the state backend's URL without its password, and passes it on untouched."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from tests.declarations import ROOT
+
+STACK_SH = (ROOT / "scripts" / "stack.sh").read_text()
+
+
+def masked(url: str) -> str:
+    """stack.sh's own masked_url function, run by bash."""
+    found = re.search(r"^masked_url\(\) \{.*\}$", STACK_SH, re.M)
+    assert found, "scripts/stack.sh defines masked_url() on one line"
+    program = f'{found.group(0)}\nmasked_url "$1"'
+    result = subprocess.run(["bash", "-c", program, "bash", url], check=True, capture_output=True, text=True)
+    return result.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgres://vmfleet:8cac07b679ac@127.0.0.1:5433/vmfleet?sslmode=disable",
+            "postgres://vmfleet:***@127.0.0.1:5433/vmfleet?sslmode=disable",
+        ),
+        ("postgres://team:p%40ss%3Aword@db.example.com/state", "postgres://team:***@db.example.com/state"),
+        ("postgres://team:p@ss:w@rd@db.example.com:5432/state", "postgres://team:***@db.example.com:5432/state"),
+        ("postgres://team:@db.example.com/state", "postgres://team:***@db.example.com/state"),
+        (
+            "postgres://db.example.com/state?user=team&password=hunter2&sslmode=require",
+            "postgres://db.example.com/state?user=team&password=***&sslmode=require",
+        ),
+        ("postgres://team@db.example.com/state", "postgres://team@db.example.com/state"),
+        ("postgres:///vmfleet?host=/run/postgresql", "postgres:///vmfleet?host=/run/postgresql"),
+        ("file:///work/main/.state?metadata=skip", "file:///work/main/.state?metadata=skip"),
+        ("s3://team-state/vmfleet?region=eu-west-1", "s3://team-state/vmfleet?region=eu-west-1"),
+    ],
+)
+def test_the_log_shows_the_backend_url_without_its_password(url: str, shown: str) -> None:
+    assert masked(url) == shown
+
+
+def test_the_url_is_masked_where_it_is_printed_and_handed_on_as_it_is() -> None:
+    printed = [line for line in STACK_SH.splitlines() if re.match(r"\s*echo\b.*\$\{?PULUMI_BACKEND_URL", line)]
+    assert printed == ['echo "==> stack $STACK, state $(masked_url "$PULUMI_BACKEND_URL")"']
+    assert not re.search(r"^\s*(export )?PULUMI_BACKEND_URL=.*masked", STACK_SH, re.M), "the mask is for the log only"
