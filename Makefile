@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures
+.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ engine-test: setup engine hypervisor ## The engine tier only: real pulumi agains
 
 review-fixtures: setup engine hypervisor ## Record the review's engine fixtures again (RENDER=1: only re-render tests/review/golden)
 	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
+
+bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1)
+	$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown)
 
 soak: setup engine hypervisor ## Hang soak: CYCLES (default 30) up/down cycles of a 6-VM stack, with figures (not in make test)
 	$(PY) scripts/soak.py --cycles $(or $(CYCLES),30)

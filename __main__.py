@@ -12,11 +12,13 @@ from backends.libvirt.probe import best_domain_type
 from backends.proxmox.adapter import ProxmoxBackend
 from components.backend import Backend
 from components.fleet import Fleet
+from components.sdk_debug_log import drop_sdk_debug_messages
 from components.stack_state import PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
 from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
 
+drop_sdk_debug_messages()
 config = pulumi.Config()
 
 

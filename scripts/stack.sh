@@ -151,6 +151,10 @@ locked() {
   rm -f "$errors"
   return $status
 }
+# Previews run with the engine settings of scripts/preview.env (checkpoints skipped: they persist
+# nothing); up, down and refresh with the engine's defaults.
+engine_settings() { case "$1" in preview | review | drift) set -a && . scripts/preview.env && set +a ;; esac; }
+engine_settings "$action"
 case "$action" in
   up) locked up --yes --non-interactive --refresh "${policies[@]}" ;;
   review) review preview ;;

@@ -117,13 +117,13 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
     """Assign every instance to a host; `previous` maps VM names to the hosts they run on now."""
     previous = previous or {}
     loads = {pool.name: host_loads(pool) for pool in fleet.host_pools}
+    load_of = {(load.pool, load.host.name): load for pool_loads in loads.values() for load in pool_loads}
     unplaced: list[VmInstance] = []
     pending: list[VmInstance] = []
 
     for vm in instances:
-        pool_loads = loads[vm.pool]
         if vm.pinned_host is not None:
-            target = next(load for load in pool_loads if load.host.name == vm.pinned_host)
+            target = load_of[vm.pool, vm.pinned_host]
             if target.fits(vm):
                 target.add(vm)
             else:
@@ -133,7 +133,7 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
 
     still_pending = []
     for vm in pending:
-        earlier = next((ld for ld in loads[vm.pool] if ld.host.name == previous.get(vm.name)), None)
+        earlier = load_of.get((vm.pool, previous.get(vm.name, "")))
         if earlier is not None and earlier.fits(vm):
             earlier.add(vm)
         else:
