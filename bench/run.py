@@ -96,7 +96,7 @@ def time_preview(stack: EphemeralStack, with_pack: bool) -> tuple[float, Preview
     return elapsed, planned
 
 
-def measure(vms: int, repeat: int, sockets: Path, with_preview: bool) -> Result:
+def measure(vms: int, repeat: int, sockets: Path, with_preview: bool, engine_defaults: bool = False) -> Result:
     def host_uri(host: str) -> str:
         # A socket of its own per host, all leading to the local daemon: one connection per host.
         socket = sockets / f"{host}.sock"
@@ -109,7 +109,7 @@ def measure(vms: int, repeat: int, sockets: Path, with_preview: bool) -> Result:
         return result
     stack = EphemeralStack(engine_environment())
     try:
-        stack.environment.update({**preview_environment(), **STREAMING_ENVIRONMENT})
+        stack.environment.update({**({} if engine_defaults else preview_environment()), **STREAMING_ENVIRONMENT})
         stack.declare(
             declaration(
                 vms, environment=ENVIRONMENT, prefix=stack.prefix, image=IMAGE, expires=_expiry(), host_uri=host_uri
@@ -201,13 +201,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--repeat", type=int, default=1, help="previews per size and mode; the median is shown")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
+    parser.add_argument(
+        "--engine-defaults",
+        action="store_true",
+        help="preview with the engine's default settings instead of scripts/preview.env's (slow: per-step checkpoints)",
+    )
     arguments = parser.parse_args(argv)
     sizes = [int(size) for size in arguments.sizes.split(",") if size]
     planning_only = [int(size) for size in arguments.planning_sizes.split(",") if size and int(size) not in sizes]
     prepare_host()
     print(f"benchmark on {machine()}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="vmfleet-bench-") as sockets:
-        results = [measure(vms, arguments.repeat, Path(sockets), with_preview=True) for vms in sizes]
+        results = [
+            measure(vms, arguments.repeat, Path(sockets), with_preview=True, engine_defaults=arguments.engine_defaults)
+            for vms in sizes
+        ]
         results += [measure(vms, 1, Path(sockets), with_preview=False) for vms in planning_only]
     print(table(sorted(results, key=lambda result: result.vms), arguments.markdown))
     return 0
