@@ -65,9 +65,9 @@ engine-test: setup engine hypervisor ## The engine tier only: real pulumi agains
 review-fixtures: setup engine hypervisor ## Record the review's engine fixtures again (RENDER=1: only re-render tests/review/golden)
 	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
 
-bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1)
+bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1, OPENTOFU=1: beside OpenTofu)
 	$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \
-	  $(if $(ENGINE_DEFAULTS),--engine-defaults)
+	  $(if $(ENGINE_DEFAULTS),--engine-defaults) $(if $(OPENTOFU),--opentofu)
 
 soak: setup engine hypervisor ## Hang soak: CYCLES (default 30) up/down cycles of a 6-VM stack, with figures (not in make test)
 	$(PY) scripts/soak.py --cycles $(or $(CYCLES),30)

@@ -5,7 +5,8 @@ in this process, the best of five runs), then `pulumi preview` of a new stack of
 policy pack and without it, as `make preview` runs it (the engine settings of scripts/preview.env),
 minus the refresh (there is nothing deployed to refresh). Nothing is deployed: every stack is a
 preview of a fleet that does not exist, removed afterwards. Times are wall-clock seconds, the median
-of `repeat` runs.
+of `repeat` runs. With `--opentofu`, each size is also planned by OpenTofu with terraform-provider-libvirt
+(bench/opentofu.py), right after our previews of it, so that both are measured under the same load.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from bench import opentofu
 from bench.fleet import declaration
 from review import events
 from review.events import Preview
@@ -64,6 +66,9 @@ class Result:
     resources: int | None = None
     preview_s: dict[str, float] = field(default_factory=dict)
     """Mode ("policy pack", "no pack") -> median wall seconds."""
+    opentofu_s: float | None = None
+    """`tofu plan` of the same fleet, median wall seconds; None unless asked for."""
+    opentofu_resources: int | None = None
 
 
 def time_planning(vms: int, host_uri: Callable[[str], str]) -> float:
@@ -96,7 +101,14 @@ def time_preview(stack: EphemeralStack, with_pack: bool) -> tuple[float, Preview
     return elapsed, planned
 
 
-def measure(vms: int, repeat: int, sockets: Path, with_preview: bool, engine_defaults: bool = False) -> Result:
+def measure(
+    vms: int,
+    repeat: int,
+    sockets: Path,
+    with_preview: bool,
+    engine_defaults: bool = False,
+    opentofu_tools: opentofu.Tools | None = None,
+) -> Result:
     def host_uri(host: str) -> str:
         # A socket of its own per host, all leading to the local daemon: one connection per host.
         socket = sockets / f"{host}.sock"
@@ -108,13 +120,13 @@ def measure(vms: int, repeat: int, sockets: Path, with_preview: bool, engine_def
     if not with_preview:
         return result
     stack = EphemeralStack(engine_environment())
+    workspace = None
     try:
         stack.environment.update({**({} if engine_defaults else preview_environment()), **STREAMING_ENVIRONMENT})
-        stack.declare(
-            declaration(
-                vms, environment=ENVIRONMENT, prefix=stack.prefix, image=IMAGE, expires=_expiry(), host_uri=host_uri
-            )
+        fleet = declaration(
+            vms, environment=ENVIRONMENT, prefix=stack.prefix, image=IMAGE, expires=_expiry(), host_uri=host_uri
         )
+        stack.declare(fleet)
         for mode, with_pack in (("policy pack", True), ("no pack", False)):
             runs = []
             for _ in range(repeat):
@@ -123,7 +135,14 @@ def measure(vms: int, repeat: int, sockets: Path, with_preview: bool, engine_def
                 result.resources = len(planned.steps)
             result.preview_s[mode] = statistics.median(runs)
             print(f"  {vms} VMs, preview with {mode}: {result.preview_s[mode]:.1f} s", file=sys.stderr, flush=True)
+        if opentofu_tools:
+            fleet_plan = plan(fleet, source="the benchmark fleet", is_secret=lambda _key: False)
+            workspace = opentofu.Workspace(opentofu_tools, fleet_plan, stack.prefix)
+            result.opentofu_s, result.opentofu_resources = opentofu.time_plans(workspace, repeat)
+            print(f"  {vms} VMs, OpenTofu plan: {result.opentofu_s:.1f} s", file=sys.stderr, flush=True)
     finally:
+        if workspace:
+            workspace.cleanup()
         stack.cleanup()
     return result
 
@@ -131,6 +150,7 @@ def measure(vms: int, repeat: int, sockets: Path, with_preview: bool, engine_def
 def table(results: Sequence[Result], markdown: bool) -> str:
     """The benchmark table, one row per fleet size, then the growth ratios."""
     rows = []
+    with_opentofu = any(result.opentofu_s is not None for result in results)
     for result in results:
         row: list[object] = [result.vms, f"{result.planning_s:.3f}"]
         if result.resources is None:
@@ -140,6 +160,13 @@ def table(results: Sequence[Result], markdown: bool) -> str:
             for mode in ("policy pack", "no pack"):
                 seconds = result.preview_s[mode]
                 row += [f"{seconds:.1f}", f"{1000 * seconds / result.vms:.0f}"]
+        if with_opentofu:
+            tofu_s = result.opentofu_s
+            row += (
+                ["", "", ""]
+                if tofu_s is None
+                else [result.opentofu_resources, f"{tofu_s:.1f}", f"{1000 * tofu_s / result.vms:.0f}"]
+            )
         rows.append(row)
     headers = [
         "VMs",
@@ -150,7 +177,7 @@ def table(results: Sequence[Result], markdown: bool) -> str:
         "ms/VM",
         "preview s (no pack)",
         "ms/VM (no pack)",
-    ]
+    ] + (["OpenTofu resources", "OpenTofu plan s", "ms/VM (OpenTofu)"] if with_opentofu else [])
     text = tabulate(rows, headers=headers, tablefmt="github" if markdown else "simple", disable_numparse=True)
     by_size = {result.vms: result for result in results}
     low, high = GROWTH
@@ -159,6 +186,9 @@ def table(results: Sequence[Result], markdown: bool) -> str:
             f"{mode} {by_size[high].preview_s[mode] / by_size[low].preview_s[mode]:.1f}x"
             for mode in ("policy pack", "no pack")
         )
+        tofu_low, tofu_high = by_size[low].opentofu_s, by_size[high].opentofu_s
+        if tofu_low and tofu_high:
+            ratios += f", OpenTofu {tofu_high / tofu_low:.1f}x"
         text += f"\n\nGrowth time({high})/time({low}) (10.0 is linear): {ratios}"
     return text
 
@@ -206,14 +236,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="preview with the engine's default settings instead of scripts/preview.env's (slow: per-step checkpoints)",
     )
+    parser.add_argument(
+        "--opentofu",
+        action="store_true",
+        help="also time `tofu plan` of each fleet (OpenTofu and its libvirt provider built by scripts/tools.sh)",
+    )
     arguments = parser.parse_args(argv)
     sizes = [int(size) for size in arguments.sizes.split(",") if size]
     planning_only = [int(size) for size in arguments.planning_sizes.split(",") if size and int(size) not in sizes]
     prepare_host()
+    opentofu_tools = opentofu.Tools.build() if arguments.opentofu else None
     print(f"benchmark on {machine()}", file=sys.stderr, flush=True)
+    if opentofu_tools:
+        print(f"side by side with {opentofu_tools.version()}", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory(prefix="vmfleet-bench-") as sockets:
         results = [
-            measure(vms, arguments.repeat, Path(sockets), with_preview=True, engine_defaults=arguments.engine_defaults)
+            measure(
+                vms,
+                arguments.repeat,
+                Path(sockets),
+                with_preview=True,
+                engine_defaults=arguments.engine_defaults,
+                opentofu_tools=opentofu_tools,
+            )
             for vms in sizes
         ]
         results += [measure(vms, 1, Path(sockets), with_preview=False) for vms in planning_only]
