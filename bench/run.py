@@ -2,11 +2,12 @@
 
 Per fleet size: the program's planning alone (validation, expansion, placement: `vmfleet.load.plan`,
 in this process, the best of five runs), then `pulumi preview` of a new stack of that fleet with the
-policy pack and without it, as `make preview` runs it (the engine settings of scripts/preview.env),
-minus the refresh (there is nothing deployed to refresh). Nothing is deployed: every stack is a
-preview of a fleet that does not exist, removed afterwards. Times are wall-clock seconds, the median
-of `repeat` runs. With `--opentofu`, each size is also planned by OpenTofu with terraform-provider-libvirt
-(bench/opentofu.py), right after our previews of it, so that both are measured under the same load.
+policy pack and without it, as `make review` runs it (streamed JSON events, the engine settings of
+scripts/preview.env), minus the refresh (there is nothing deployed to refresh). Nothing is deployed:
+every stack is a preview of a fleet that does not exist, removed afterwards. Times are wall-clock
+seconds, the median of `repeat` runs. With `--opentofu`, each size is also planned by OpenTofu with
+terraform-provider-libvirt (bench/opentofu.py), right after our previews of it, so that both are
+measured under the same load.
 """
 
 from __future__ import annotations
