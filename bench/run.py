@@ -218,19 +218,48 @@ def _expiry() -> dt.date:
     return dt.date.today() + dt.timedelta(days=60)
 
 
+def fleet_sizes(text: str) -> list[int]:
+    """`--sizes 10,100`: VM counts from 1 to 9,999 (a group's limit), comma-separated."""
+    sizes = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or not 1 <= int(item) <= 9999:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a fleet size: give VM counts from 1 to 9999, e.g. 10,100"
+            )
+        sizes.append(int(item))
+    return sizes
+
+
+def repeat_count(text: str) -> int:
+    """`--repeat 3`: runs per size and mode, 1 to 99."""
+    if not text.strip().isdigit() or not 1 <= int(text) <= 99:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of runs: give 1 to 99")
+    return int(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--sizes",
-        default=",".join(map(str, PREVIEW_SIZES)),
-        help="fleet sizes to preview, comma-separated (default %(default)s)",
+        type=fleet_sizes,
+        default=list(PREVIEW_SIZES),
+        help="fleet sizes to preview, comma-separated (default 10,100,300,1000)",
     )
     parser.add_argument(
         "--planning-sizes",
-        default=",".join(map(str, PLANNING_ONLY_SIZES)),
-        help="further sizes timed for planning only (default %(default)s; '' for none)",
+        type=fleet_sizes,
+        default=list(PLANNING_ONLY_SIZES),
+        help="further sizes timed for planning only (default 5000; '' for none)",
     )
-    parser.add_argument("--repeat", type=int, default=1, help="previews per size and mode; the median is shown")
+    parser.add_argument(
+        "--repeat",
+        type=repeat_count,
+        metavar="N",
+        default=1,
+        help="previews per size and mode; the median is shown",
+    )
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown (for the README)")
     parser.add_argument(
         "--engine-defaults",
@@ -243,8 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="also time `tofu plan` of each fleet (OpenTofu and its libvirt provider built by scripts/tools.sh)",
     )
     arguments = parser.parse_args(argv)
-    sizes = [int(size) for size in arguments.sizes.split(",") if size]
-    planning_only = [int(size) for size in arguments.planning_sizes.split(",") if size and int(size) not in sizes]
+    sizes: list[int] = arguments.sizes
+    planning_only = [size for size in arguments.planning_sizes if size not in sizes]
     prepare_host()
     opentofu_tools = opentofu.Tools.build() if arguments.opentofu else None
     print(f"benchmark on {machine()}", file=sys.stderr, flush=True)

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from bench.fleet import GROUPS, declaration, group_counts
-from bench.run import Result, table
+from bench.run import Result, fleet_sizes, main, table
 from vmfleet.load import plan
 
 
@@ -51,3 +51,23 @@ def test_the_table_shows_each_size_and_the_growth_from_100_to_1000() -> None:
     assert cells[0] == ["100", "0.006", "551", "5.5", "4.6", "46", "3.2", "32"]
     assert cells[2] == ["5000", "0.132", "", "", "", "", "", ""], "planning only"
     assert text.endswith("Growth time(1000)/time(100) (10.0 is linear): policy pack 7.2x, no pack 6.7x")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "said"),
+    [
+        (["--sizes", "abc"], "'abc' is not a fleet size: give VM counts from 1 to 9999"),
+        (["--sizes", "10,0"], "'0' is not a fleet size"),
+        (["--repeat", "0"], "'0' is not a number of runs: give 1 to 99"),
+    ],
+)
+def test_bad_arguments_are_refused_before_anything_runs(
+    arguments: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_status:
+        main(arguments)
+    assert exit_status.value.code == 2 and said in capsys.readouterr().err
+
+
+def test_sizes_are_read_as_comma_separated_counts() -> None:
+    assert fleet_sizes("10, 100,,1000") == [10, 100, 1000] and fleet_sizes("") == []
