@@ -24,8 +24,8 @@ hypervisor: ## Make a libvirt daemon answer at qemu:///system (stop: scripts/hyp
 state-server: ## Start a local PostgreSQL for trying the team state backend; prints its PULUMI_BACKEND_URL (stop: scripts/state-server.sh stop)
 	@scripts/state-server.sh start
 
-up: ## Deploy STACK (default dev) with its policy pack config
-	@STACK=$(STACK) scripts/stack.sh up
+up: ## Deploy STACK (default dev) with its policy pack config (ADOPT=1: take over what the hosts hold of it)
+	@STACK=$(STACK) ADOPT=$(ADOPT) scripts/stack.sh up
 
 preview: ## Show what `make up` would change, policies applied
 	@STACK=$(STACK) scripts/stack.sh preview
@@ -66,7 +66,7 @@ review-fixtures: setup engine hypervisor ## Record the review's engine fixtures 
 	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
 
 bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1, OPENTOFU=1: beside OpenTofu)
-	$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \
+	@$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \
 	  $(if $(ENGINE_DEFAULTS),--engine-defaults) $(if $(OPENTOFU),--opentofu)
 
 soak: setup engine hypervisor ## Hang soak: CYCLES (default 30) up/down cycles of a 6-VM stack, with figures (not in make test)

@@ -108,6 +108,17 @@ unlock_if_stale() {
 unlock_if_stale
 
 policies=(--policy-pack policies --policy-pack-config "$policy_config")
+# Before `up`: a state that records nothing must not take over what the hosts hold of the stack
+# (another state's VMs); ADOPT=1 lets it (README, "Team state").
+before_up() {
+  [ "${ADOPT:-}" = 1 ] && return 0
+  local state status=0
+  state=$(mktemp)
+  pulumi stack export >"$state"
+  .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" --before-up || status=$?
+  rm -f "$state"
+  return $status
+}
 leftovers() {
   local state
   state=$(mktemp)
@@ -156,7 +167,7 @@ locked() {
 engine_settings() { case "$1" in preview | review | drift) set -a && . scripts/preview.env && set +a ;; esac; }
 engine_settings "$action"
 case "$action" in
-  up) locked up --yes --non-interactive --refresh "${policies[@]}" ;;
+  up) before_up || exit 1; locked up --yes --non-interactive --refresh "${policies[@]}" ;;
   review) review preview ;;
   drift) review drift ;;
   preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;

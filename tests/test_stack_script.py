@@ -49,3 +49,22 @@ def test_the_url_is_masked_where_it_is_printed_and_handed_on_as_it_is() -> None:
     printed = [line for line in STACK_SH.splitlines() if re.match(r"\s*echo\b.*\$\{?PULUMI_BACKEND_URL", line)]
     assert printed == ['echo "==> stack $STACK, state $(masked_url "$PULUMI_BACKEND_URL")"']
     assert not re.search(r"^\s*(export )?PULUMI_BACKEND_URL=.*masked", STACK_SH, re.M), "the mask is for the log only"
+
+
+def before_up_function() -> str:
+    found = re.search(r"^before_up\(\) \{\n(.*?\n)\}$", STACK_SH, re.M | re.S)
+    assert found, "scripts/stack.sh defines before_up()"
+    return found.group(0)
+
+
+def test_up_runs_the_empty_state_check_first_and_stops_when_it_fails() -> None:
+    assert re.search(r"^  up\) before_up \|\| exit 1; locked up ", STACK_SH, re.M)
+
+
+@pytest.mark.parametrize(("adopt", "status"), [("1", 0), ("", 127)])
+def test_adopt_1_skips_the_check(adopt: str, status: int) -> None:
+    # No pulumi on PATH: the check itself cannot run, so only ADOPT=1 gets past it.
+    program = f"{before_up_function()}\nbefore_up"
+    environment = {"PATH": "/usr/bin:/bin", "ADOPT": adopt, "STACK": "dev"}
+    ran = subprocess.run(["bash", "-c", program], env=environment, capture_output=True, text=True, cwd="/tmp")
+    assert ran.returncode == status, ran.stderr

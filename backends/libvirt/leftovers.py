@@ -12,7 +12,12 @@ description starts with the stack's marker (`names.domain_marker`). Prefix match
 also catch a stack whose prefix extends this one's (`dev` and `dev-2`). What the state records is
 read from `pulumi stack export` (`--state FILE`).
 
-    python -m backends.libvirt.leftovers STACK [--state EXPORT.json] [--remove]
+`make up` runs it first with `--before-up`: a state that records nothing while the hosts hold
+objects of the stack means those belong to another state of it (a team's backend that this shell's
+`PULUMI_BACKEND_URL` does not name, CI's) or to a run killed before it wrote any state; `up` would
+take them over and restart the VMs, so it stops and says so (`ADOPT=1` takes them over).
+
+    python -m backends.libvirt.leftovers STACK [--state EXPORT.json] [--remove | --before-up]
 """
 
 from __future__ import annotations
@@ -216,14 +221,51 @@ def report(lines: Iterable[object]) -> str:
     return "\n".join(f"  - {line}" for line in lines)
 
 
+def records_anything(export: dict[str, Any]) -> bool:
+    """Whether a `pulumi stack export` holds any resource besides the stack itself."""
+    resources = (export.get("deployment") or {}).get("resources") or []
+    return any(resource.get("type") != "pulumi:pulumi:Stack" for resource in resources)
+
+
+def before_up(stack: str, fleet: Fleet, export: dict[str, Any]) -> int:
+    """0 when `up` may go on; 1, saying why, when a state that records nothing would take over what
+    the hosts already hold of the stack (a folder of files alone is not reason enough)."""
+    if records_anything(export):
+        return 0
+    found = [item for item in find(fleet, set()) if item.kind != "storage folder"]
+    if not found:
+        return 0
+    print(
+        f"error: the state of stack {stack} records nothing, but its hosts already hold {len(found)} object(s) "
+        f"of it:\n{report(item.removed() for item in found)}\n"
+        "They belong to another state of this stack (a team backend: is PULUMI_BACKEND_URL set in this shell? "
+        'README, "Team state"), or to a run killed before it wrote any state. `make up` would take them over '
+        "and restart the VMs, so nothing was changed.\n"
+        "Point PULUMI_BACKEND_URL at the stack's state; or, when they are this state's own (a run killed "
+        f"outright), `make up STACK={stack} ADOPT=1` takes them over; `make leftovers STACK={stack} REMOVE=1` "
+        "removes them.",
+        file=sys.stderr,
+    )
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.libvirt.leftovers", description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="the stack whose Pulumi.<stack>.yaml declares the hosts")
     parser.add_argument("--state", type=Path, help="`pulumi stack export` of the stack (default: nothing is managed)")
-    parser.add_argument("--remove", action="store_true", help="remove what is found")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--remove", action="store_true", help="remove what is found")
+    action.add_argument(
+        "--before-up",
+        action="store_true",
+        help="fail when the state records nothing while the hosts hold objects of the stack",
+    )
     args = parser.parse_args(argv)
     fleet = load_fleet(Path(f"Pulumi.{args.stack}.yaml"))
-    managed = managed_objects(json.loads(args.state.read_text())) if args.state else set()
+    export = json.loads(args.state.read_text()) if args.state else {}
+    managed = managed_objects(export)
+    if args.before_up:
+        return before_up(args.stack, fleet, export)
     if args.remove:
         removed = remove(fleet, managed)
         print(
