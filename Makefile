@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench
+.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench renew
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,6 +64,9 @@ engine-test: setup engine hypervisor ## The engine tier only: real pulumi agains
 
 review-fixtures: setup engine hypervisor ## Record the review's engine fixtures again (RENDER=1: only re-render tests/review/golden)
 	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
+
+renew: setup ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edits Pulumi.STACK.yaml, prints the diff
+	@$(PY) -m leases renew --stack $(STACK) --vm "$(VM)" --until "$(UNTIL)" --reason "$(REASON)"
 
 bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1, OPENTOFU=1: beside OpenTofu)
 	@$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \

@@ -25,6 +25,16 @@ ENVIRONMENT_PATTERN: Final[str] = r"^[a-z][a-z0-9-]{0,31}$"
 DEFAULT_COST_CENTER_PATTERN: Final[str] = r"^CC-[0-9]{4,6}$"
 ISO_DATE_PATTERN: Final[str] = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
+DEFAULT_MAX_LIFESPAN_DAYS: Final[int] = 180
+"""How long from today a VM may be declared to live when a stack's policy configuration does not
+say (vm-lifespan's `maxLifespanDays`)."""
+
+
+def latest_expiry(today: dt.date, max_lifespan_days: int) -> dt.date:
+    """The latest `expires` date a maximum lifespan of `max_lifespan_days` allows, from `today`."""
+    return today + dt.timedelta(days=max_lifespan_days)
+
+
 LIFESPAN_TAG: Final[str] = "lifespan"
 PERMANENT_LIFESPAN: Final[str] = "permanent"
 LIFESPAN_JUSTIFICATION_TAG: Final[str] = "lifespan_justification"

@@ -7,7 +7,6 @@ its `expires` date is also its review date.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pulumi_policy import EnforcementLevel, Severity
@@ -21,7 +20,7 @@ NAME = "vm-lifespan"
 RULE = "lifespan"
 
 SCHEMA: dict[str, dict[str, Any]] = {
-    "maxLifespanDays": {"type": "integer", "minimum": 1, "default": 180},
+    "maxLifespanDays": {"type": "integer", "minimum": 1, "default": rules.DEFAULT_MAX_LIFESPAN_DAYS},
     "allowPermanent": {"type": "boolean", "default": False},
 }
 
@@ -49,7 +48,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
                 "remove the VM from the declaration, or extend expires after review",
             )
         )
-    limit = today + dt.timedelta(days=config["maxLifespanDays"])
+    limit = rules.latest_expiry(today, config["maxLifespanDays"])
     permanent = vm.tags.get(rules.LIFESPAN_TAG) == rules.PERMANENT_LIFESPAN
     if permanent:
         if not config["allowPermanent"]:
