@@ -65,8 +65,13 @@ engine-test: setup engine hypervisor ## The engine tier only: real pulumi agains
 review-fixtures: setup engine hypervisor ## Record the review's engine fixtures again (RENDER=1: only re-render tests/review/golden)
 	$(PY) -m tests.review.record $(if $(RENDER),--render-only)
 
-renew: setup ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edits Pulumi.STACK.yaml, prints the diff
-	@$(PY) -m leases renew --stack $(STACK) --vm "$(VM)" --until "$(UNTIL)" --reason "$(REASON)"
+# A make variable's text as one shell word, exactly as given ($, quotes and backticks included).
+shell_word = '$(subst ','\'',$(1))'
+
+renew: ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edits Pulumi.STACK.yaml, prints the diff
+	@scripts/venv.sh $(VENV) requirements-dev.txt
+	@$(PY) -m leases renew --stack $(call shell_word,$(value STACK)) --vm $(call shell_word,$(value VM)) \
+	  --until $(call shell_word,$(value UNTIL)) --reason $(call shell_word,$(value REASON))
 
 bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1, OPENTOFU=1: beside OpenTofu)
 	@$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \

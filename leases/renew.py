@@ -92,11 +92,6 @@ def renew(
     `stack_file` and `policy_source` name the files in messages; `max_days` is the stack's maximum
     lifespan (`max_lifespan_days`); `today` is the day the lifespan counts from.
     """
-    reason = " ".join(reason.split())
-    if not reason:
-        raise RenewalError(
-            "REASON is empty: say why the VMs must live longer (it goes into the stack file and the review)"
-        )
     yaml = round_trip_yaml()
     document = yaml.load(stack_text)
     fleet = ((document or {}).get("config") or {}).get(FLEET_KEY)
@@ -104,6 +99,9 @@ def renew(
         raise RenewalError(f"{stack_file} has no config.{FLEET_KEY} mapping to renew a lease in")
     groups = [entry for entry in fleet.get("vms") or [] if isinstance(entry, CommentedMap)]
     found = [entry for entry in groups if entry.get("name") == group]
+    if not group.strip():
+        names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
+        raise RenewalError(f"VM is missing: give the VM group to renew, one of {names} ({stack_file})")
     if not found:
         names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
         raise RenewalError(f"{stack_file} has no VM group {group!r} in {FLEET_KEY}.vms; its groups: {names}")
@@ -113,6 +111,8 @@ def renew(
 
     new_date = rules.parse_iso_date(until)
     if new_date is None:
+        if rules.matches(rules.ISO_DATE_PATTERN, until):
+            raise RenewalError(f"UNTIL is {until!r}, which is no day of the calendar; give a real date YYYY-MM-DD")
         raise RenewalError(f"UNTIL is {until!r}; give the new expiry as a date YYYY-MM-DD")
     if new_date <= today:
         raise RenewalError(f"UNTIL {new_date.isoformat()} is not after today ({today.isoformat()}); give a later date")
@@ -123,11 +123,17 @@ def renew(
             f"({policy_source} {LIFESPAN_POLICY}.maxLifespanDays): renew until {limit.isoformat()} at the latest"
         )
 
+    reason = " ".join(reason.split())
+    if not reason:
+        raise RenewalError(
+            "REASON is empty: say why the VMs must live longer (it goes into the stack file and the review)"
+        )
+
     tags = entry.get("tags")
     defaults = ((fleet.get("defaults") or {}).get("tags")) or {}
     if isinstance(tags, Mapping) and tags.get(rules.LIFESPAN_TAG) == rules.PERMANENT_LIFESPAN:
         raise RenewalError(
-            f"{where} is tagged {rules.LIFESPAN_TAG}: {rules.PERMANENT_LIFESPAN}; it has no lease to renew"
+            f"{stack_file} {where} is tagged {rules.LIFESPAN_TAG}: {rules.PERMANENT_LIFESPAN}; it has no lease to renew"
         )
     previous = str((tags or {}).get("expires") or defaults.get("expires") or "no expiry")
     current = rules.parse_iso_date(previous)
@@ -164,14 +170,22 @@ def renew(
     return Renewal(group=group, previous=previous, until=new_date, before=stack_text, after=after)
 
 
+def stacks(root: Path) -> list[str]:
+    """The stacks that have a stack file in `root`."""
+    return sorted(path.name.removeprefix("Pulumi.").removesuffix(".yaml") for path in root.glob("Pulumi.*.yaml"))
+
+
 def renew_file(root: Path, stack: str, group: str, until: str, reason: str, today: dt.date) -> Renewal:
     """`renew` on `root/Pulumi.<stack>.yaml` with the limit of `root/policies/config/<stack>.json`,
     writing the file when the renewal is accepted."""
     stack_path = root / f"Pulumi.{stack}.yaml"
     policy_path = root / "policies" / "config" / f"{stack}.json"
+    if not stack.strip():
+        raise RenewalError(f"STACK is missing: give the stack, one of {', '.join(stacks(root)) or 'none'}")
     for path, what in ((stack_path, "stack file"), (policy_path, "policy configuration")):
         if not path.is_file():
-            raise RenewalError(f"there is no {path.relative_to(root)} ({what} of stack {stack!r})")
+            known = ", ".join(stacks(root)) or "none"
+            raise RenewalError(f"there is no {path.relative_to(root)} ({what} of stack {stack!r}); the stacks: {known}")
     renewal = renew(
         stack_path.read_text(),
         stack_file=stack_path.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import shutil
 import subprocess
 import sys
@@ -108,7 +109,8 @@ def test_a_one_line_group_keeps_its_line_with_the_note_after_it() -> None:
     [
         ({"group": "nope"}, "has no VM group 'nope' in vmfleet:fleet.vms; its groups: web, app, db, jump"),
         ({"until": "31.5.2027"}, "UNTIL is '31.5.2027'; give the new expiry as a date YYYY-MM-DD"),
-        ({"until": "2027-02-30"}, "UNTIL is '2027-02-30'"),
+        ({"until": "2027-02-30"}, "UNTIL is '2027-02-30', which is no day of the calendar"),
+        ({"group": ""}, "VM is missing: give the VM group to renew, one of web, app, db, jump"),
         ({"until": "2026-12-01"}, "UNTIL 2026-12-01 is not after today (2026-12-01)"),
         ({"until": "2026-11-01"}, "is not after today"),
         ({"until": "2027-05-31"}, "beyond the stack's maximum lifespan of 180 days (policies/config/dev.json "
@@ -161,3 +163,35 @@ def test_make_renew_prints_the_diff_and_refuses_bad_input_with_exit_status_1(tmp
     assert f"web: expires 2027-02-28 -> {until}" in ran.stderr
     refused = subprocess.run([*command, "--reason", ""], cwd=tmp_path, capture_output=True, text=True)
     assert refused.returncode == 1 and refused.stderr.startswith("error: REASON is empty")
+
+
+def test_an_unknown_stack_lists_the_stacks(tmp_path: Path) -> None:
+    root = copy_of_the_project(tmp_path)
+    with pytest.raises(
+        RenewalError, match=r"there is no Pulumi.staging.yaml \(stack file of stack 'staging'\); the stacks: dev"
+    ):
+        renew_file(root, "staging", "db", "2027-05-01", "x", TODAY)
+    with pytest.raises(RenewalError, match="STACK is missing: give the stack, one of dev"):
+        renew_file(root, "", "db", "2027-05-01", "x", TODAY)
+
+
+@pytest.mark.parametrize(
+    "reason", ['the "Q1" close', "budget $5 per VM", "see `touch PWNED`", "see $$(touch PWNED)", "it's"]
+)
+def test_make_renew_writes_the_reason_exactly_as_given_and_runs_none_of_it(tmp_path: Path, reason: str) -> None:
+    root = copy_of_the_project(tmp_path)
+    for name in ("Makefile", "leases", "vmfleet", "scripts", "requirements.txt", "requirements-dev.txt"):
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, root / name)
+    (root / ".venv").symlink_to(ROOT / ".venv")
+    until = (dt.date.today() + dt.timedelta(days=90)).isoformat()
+    ran = subprocess.run(
+        ["make", "--no-print-directory", "renew", "VM=web", f"UNTIL={until}", f"REASON={reason}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")},
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert f"from 2027-02-28: {reason}\n" in (root / "Pulumi.dev.yaml").read_text()
+    assert not (root / "PWNED").exists()
