@@ -106,8 +106,7 @@ def renew(
         names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
         raise RenewalError(f"{stack_file} has no VM group {group!r} in {FLEET_KEY}.vms; its groups: {names}")
     entry = found[0]
-    position = groups.index(entry)
-    where = f"{FLEET_KEY}.vms[{position}] ({group})"
+    where = f"{FLEET_KEY}.vms[{fleet['vms'].index(entry)}] ({group})"
 
     new_date = rules.parse_iso_date(until)
     if new_date is None:
