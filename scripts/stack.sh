@@ -112,12 +112,7 @@ policies=(--policy-pack policies --policy-pack-config "$policy_config")
 # (another state's VMs); ADOPT=1 lets it (README, "Team state").
 before_up() {
   [ "${ADOPT:-}" = 1 ] && return 0
-  local state status=0
-  state=$(mktemp)
-  pulumi stack export >"$state"
-  .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" --before-up || status=$?
-  rm -f "$state"
-  return $status
+  leftovers --before-up
 }
 leftovers() {
   local state
