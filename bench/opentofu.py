@@ -60,12 +60,7 @@ def configuration(fleet_plan: FleetPlan, prefix: str) -> dict[str, Any]:
     segments = {segment.name: segment for segment in fleet.segments}
 
     # As components/fleet.py: a template's image and a segment's network only on hosts that use them.
-    used_templates: dict[str, set[str]] = {name: set() for name in hosts}
-    used_segments: dict[str, set[str]] = {name: set() for name in hosts}
-    for vm in fleet_plan.instances:
-        host_name = placement.host_of[vm.name]
-        used_templates[host_name].add(vm.template)
-        used_segments[host_name].update(vm.segments)
+    template_hosts, segment_hosts = fleet_plan.template_hosts(), fleet_plan.segment_hosts()
 
     providers: list[dict[str, Any]] = []
     pools: dict[str, Any] = {}
@@ -80,7 +75,7 @@ def configuration(fleet_plan: FleetPlan, prefix: str) -> dict[str, Any]:
             "type": "dir",
             "target": [{"path": host.storage_dir}],
         }
-        for template_name in sorted(used_templates[host_name]):
+        for template_name in sorted(name for name, used_on in template_hosts.items() if host_name in used_on):
             template = templates[template_name]
             volumes[f"{host_name}_{template_name}"] = {
                 "provider": provider,
@@ -89,7 +84,7 @@ def configuration(fleet_plan: FleetPlan, prefix: str) -> dict[str, Any]:
                 "source": template.image_source,
                 "format": template.image_format,
             }
-        for segment_name in sorted(used_segments[host_name]):
+        for segment_name in sorted(name for name, used_on in segment_hosts.items() if host_name in used_on):
             segment = segments[segment_name]
             networks[f"{host_name}_{segment_name}"] = {
                 "provider": provider,

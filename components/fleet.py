@@ -47,12 +47,8 @@ class Fleet(pulumi.ComponentResource):
 
         # A template's image, a segment's network and its firewall exist only on hosts with a VM
         # that uses them, in host declaration order.
-        used_by_template: dict[str, set[str]] = {template.name: set() for template in fleet.templates}
-        used_by_segment: dict[str, set[str]] = {segment.name: set() for segment in fleet.segments}
-        for vm in plan.instances:
-            used_by_template[vm.template].add(placement.host_of[vm.name])
-            for segment_name in vm.segments:
-                used_by_segment[segment_name].add(placement.host_of[vm.name])
+        used_by_template = plan.template_hosts()
+        used_by_segment = plan.segment_hosts()
 
         def hosts_in(names: set[str]) -> list[HostHandle]:
             return [handle for host_name, handle in hosts.items() if host_name in names]

@@ -33,6 +33,21 @@ class FleetPlan:
         exports them so that the next run can pass them back as `previously_protected`."""
         return [vm.name for vm in self.instances if vm.protect]
 
+    def template_hosts(self) -> dict[str, set[str]]:
+        """Each template's name -> the hosts that run a VM of it (where its image is needed)."""
+        hosts: dict[str, set[str]] = {template.name: set() for template in self.fleet.templates}
+        for vm in self.instances:
+            hosts[vm.template].add(self.placement.host_of[vm.name])
+        return hosts
+
+    def segment_hosts(self) -> dict[str, set[str]]:
+        """Each segment's name -> the hosts that run a VM on it (where its network and firewall are needed)."""
+        hosts: dict[str, set[str]] = {segment.name: set() for segment in self.fleet.segments}
+        for vm in self.instances:
+            for segment in vm.segments:
+                hosts[segment].add(self.placement.host_of[vm.name])
+        return hosts
+
 
 def parse(raw: Any, source: str) -> Fleet:
     """The typed declaration, or FleetDeclarationError naming every shape error."""
