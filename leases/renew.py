@@ -99,11 +99,10 @@ def renew(
         raise RenewalError(f"{stack_file} has no config.{FLEET_KEY} mapping to renew a lease in")
     groups = [entry for entry in fleet.get("vms") or [] if isinstance(entry, CommentedMap)]
     found = [entry for entry in groups if entry.get("name") == group]
+    names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
     if not group.strip():
-        names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
         raise RenewalError(f"VM is missing: give the VM group to renew, one of {names} ({stack_file})")
     if not found:
-        names = ", ".join(str(entry.get("name")) for entry in groups) or "none"
         raise RenewalError(f"{stack_file} has no VM group {group!r} in {FLEET_KEY}.vms; its groups: {names}")
     entry = found[0]
     where = f"{FLEET_KEY}.vms[{fleet['vms'].index(entry)}] ({group})"
