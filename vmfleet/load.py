@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from vmfleet import validate
@@ -59,6 +61,17 @@ def parse(raw: Any, source: str) -> Fleet:
         return Fleet.model_validate(raw)
     except ValidationError as error:
         raise FleetDeclarationError(from_validation_error(error, raw), source) from None
+
+
+def load_fleet(stack_file: Path) -> Fleet:
+    """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only.
+
+    For the tools that read a stack file outside a Pulumi run (leftovers, audit); FleetDeclarationError
+    names each shape error.
+    """
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
+    return parse(raw, source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
 
 
 def plan(

@@ -33,12 +33,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from backends.libvirt import describe, names
 from backends.libvirt.host_call import Progress, call, lookup
 from backends.libvirt.probe import LOCAL_URIS
-from vmfleet.load import CONFIG_KEY, parse
+from vmfleet.load import load_fleet
 from vmfleet.spec import Fleet, LibvirtPool
 
 DOMAIN_TYPE = describe.DOMAIN_TYPE
@@ -208,13 +206,6 @@ def _remove_on(conn: Any, _progress: Progress, *, leftovers: list[Leftover], pre
         with contextlib.suppress(Exception):  # a mount point or a folder with other files stays
             pool.delete(0)
         pool.undefine()
-
-
-def load_fleet(stack_file: Path) -> Fleet:
-    """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only."""
-    document = yaml.safe_load(stack_file.read_text()) or {}
-    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
-    return parse(raw, source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
 
 
 def report(lines: Iterable[object]) -> str:

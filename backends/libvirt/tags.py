@@ -35,6 +35,40 @@ def parse_tags_element(xml: str) -> dict[str, str]:
     return {element.get("key", ""): element.text or "" for element in root.iter() if element.tag.endswith("tag")}
 
 
+def read_tags_element(xml: str) -> tuple[dict[str, str], list[str]]:
+    """The tags in a metadata element found on a host, and what is malformed in it.
+
+    Unlike `parse_tags_element` (which reads what `tags_element` wrote), this expects anything: an
+    element edited by hand or by another tool. Every `<tag key="...">` is read; anything else (a
+    child that is not a tag, a tag without a key, a key given twice, text that is not XML) is named
+    in the problems, and the rest is still read.
+    """
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError as error:
+        return {}, [f"the tags element is not XML ({error})"]
+    tags: dict[str, str] = {}
+    problems: list[str] = []
+    if _local_name(root.tag) != "tags":
+        problems.append(f"the element is <{_local_name(root.tag)}>, not <tags>")
+    for position, element in enumerate(root, start=1):
+        name = _local_name(element.tag)
+        key = element.get("key")
+        if name != "tag":
+            problems.append(f"element {position} is <{name}>, not <tag key=...>")
+        elif not key:
+            problems.append(f"tag {position} has no key attribute")
+        elif key in tags:
+            problems.append(f"tag {key!r} is given twice ({tags[key]!r} and {element.text or ''!r})")
+        else:
+            tags[key] = element.text or ""
+    return tags, problems
+
+
+def _local_name(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
 class DomainTagsProvider(RecordedProvider, LibvirtProvider):
     """Writes tags into a domain's metadata. Inputs: `uri`, `domain`, `domain_id`, `tags`."""
 

@@ -1,0 +1,109 @@
+"""The thresholds an audit judges by, each read from the one place that owns it.
+
+The audit's own (idle CPU, how long a VM may stay shut off, snapshot retention) are the stack's
+`vmfleet:audit` config value in `Pulumi.<stack>.yaml`; every key is optional:
+
+    vmfleet:audit:
+      idle_window_s: 30          # how long CPU use is sampled; 0 skips idle detection
+      idle_cpu_percent: 5        # below this share of its vCPUs over the window, a VM is idle
+      shutoff_max_days: 14       # a VM shut off longer than this is out of rule
+      snapshot_max_age_days: 7   # a snapshot older than this is out of rule
+
+Those the policy pack also enforces come from the stack's policy config
+(`policies/config/<stack>.json`), with the pack's own defaults: the notice window before expiry
+(`vm-expiry-notice.warnDays`), the maximum template age (`approved-templates.maxTemplateAgeDays`)
+and the extra mandatory tags (`mandatory-tags.extraRequiredTags`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, ValidationError
+
+from vmfleet import rules
+from vmfleet.problems import FleetDeclarationError, Problem, from_validation_error
+from vmfleet.spec import Strict
+
+CONFIG_KEY = "audit"
+"""The stack config key (`vmfleet:audit`) of the audit's own thresholds."""
+
+
+class AuditConfig(Strict):
+    """The stack's `vmfleet:audit` value."""
+
+    idle_window_s: float = Field(default=30, ge=0, le=3600, description="Seconds between the two CPU samples.")
+    idle_cpu_percent: float = Field(
+        default=5, gt=0, le=100, description="Idle below this CPU use, % of the VM's vCPUs, over the window."
+    )
+    shutoff_max_days: int = Field(default=14, ge=0, le=3650, description="Days a VM may stay shut off.")
+    snapshot_max_age_days: int = Field(default=7, ge=0, le=3650, description="Days a snapshot may be kept.")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Everything the findings are judged by, wherever it was read from."""
+
+    idle_window_s: float
+    idle_cpu_percent: float
+    shutoff_max_days: int
+    snapshot_max_age_days: int
+    warn_days: int
+    """A VM expiring within this many days is listed for its owner (vm-expiry-notice)."""
+    max_template_age_days: int
+    """A template patched longer ago than this is out of date (approved-templates)."""
+    required_tags: tuple[str, ...]
+    """Tag keys every VM must carry (mandatory-tags)."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "idle_window_s": self.idle_window_s,
+            "idle_cpu_percent": self.idle_cpu_percent,
+            "shutoff_max_days": self.shutoff_max_days,
+            "snapshot_max_age_days": self.snapshot_max_age_days,
+            "warn_days": self.warn_days,
+            "max_template_age_days": self.max_template_age_days,
+            "required_tags": list(self.required_tags),
+        }
+
+
+def audit_config(stack_file: Path) -> AuditConfig:
+    """The stack's `vmfleet:audit` value; FleetDeclarationError naming each bad key, value and fix."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
+    source = f"{stack_file.name} (vmfleet:{CONFIG_KEY})"
+    if raw is None:
+        return AuditConfig()
+    if not isinstance(raw, dict):
+        raise FleetDeclarationError(
+            [Problem("(top level)", f"expected a mapping of thresholds, found {type(raw).__name__}")], source
+        )
+    try:
+        return AuditConfig.model_validate(raw)
+    except ValidationError as error:
+        raise FleetDeclarationError(from_validation_error(error, raw), source) from None
+
+
+def thresholds(stack_file: Path, policy_config: Path | None) -> Thresholds:
+    """The stack's thresholds: `vmfleet:audit` in `stack_file` and the pack's settings in `policy_config`."""
+    from vmpolicies import approved_templates, expiry_notice, mandatory_tags
+    from vmpolicies.base import settings
+
+    own = audit_config(stack_file)
+    config = json.loads(policy_config.read_text()) if policy_config is not None and policy_config.is_file() else {}
+    notice = settings(config.get(expiry_notice.NAME) or {}, expiry_notice.SCHEMA)
+    templates = settings(config.get(approved_templates.NAME) or {}, approved_templates.SCHEMA)
+    tags = settings(config.get(mandatory_tags.NAME) or {}, mandatory_tags.SCHEMA)
+    return Thresholds(
+        idle_window_s=own.idle_window_s,
+        idle_cpu_percent=own.idle_cpu_percent,
+        shutoff_max_days=own.shutoff_max_days,
+        snapshot_max_age_days=own.snapshot_max_age_days,
+        warn_days=int(notice["warnDays"]),
+        max_template_age_days=int(templates["maxTemplateAgeDays"]),
+        required_tags=tuple(dict.fromkeys((*rules.REQUIRED_TAGS, *tags["extraRequiredTags"]))),
+    )
