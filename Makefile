@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench renew
+.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench renew audit
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,11 @@ renew: ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edi
 	@scripts/venv.sh $(VENV) requirements-dev.txt
 	@$(PY) -m leases renew --stack $(call shell_word,$(value STACK)) --vm $(call shell_word,$(value VM)) \
 	  --until $(call shell_word,$(value UNTIL)) --reason $(call shell_word,$(value REASON))
+
+audit: ## Audit STACK's hosts against its declaration and state (FORMAT=table|json|markdown|prometheus, OUT=file, IDLE_WINDOW=s, IDLE_THRESHOLD=%); exit status: README
+	@STACK=$(STACK) AUDIT_FORMAT=$(call shell_word,$(value FORMAT)) AUDIT_OUT=$(call shell_word,$(value OUT)) \
+	  AUDIT_IDLE_WINDOW=$(call shell_word,$(value IDLE_WINDOW)) AUDIT_IDLE_THRESHOLD=$(call shell_word,$(value IDLE_THRESHOLD)) \
+	  scripts/stack.sh audit
 
 bench: setup engine hypervisor ## Benchmark: planning and previews of generated 10/100/300/1,000-VM fleets (SIZES=, REPEAT=, MARKDOWN=1, ENGINE_DEFAULTS=1, OPENTOFU=1: beside OpenTofu)
 	@$(PY) -m bench $(if $(SIZES),--sizes $(SIZES)) $(if $(REPEAT),--repeat $(REPEAT)) $(if $(MARKDOWN),--markdown) \

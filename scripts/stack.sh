@@ -2,13 +2,16 @@
 # One Pulumi operation on a stack of this project, with everything it needs in place first:
 # Debian packages, the program's and the policy pack's virtualenvs, the engine, and (for stacks on
 # qemu:///system) the local hypervisor and the dev image.
-#   scripts/stack.sh up|preview|review|drift|down|refresh|leftovers      STACK=<name> (default dev)
+#   scripts/stack.sh up|preview|review|drift|down|refresh|leftovers|audit      STACK=<name> (default dev)
 # review: the preview as the pull-request review renders it (review/), written to .review/<stack>/
 #   (review.md, comment.md, summary.md, verdict.json, events.jsonl); exits 1 when the policy gate fails.
 #   REVIEW_DIR replaces .review; REVIEW_PRINT (review, comment, none) says what is printed;
 #   REVIEW_FULL_TEXT_AT says where a cut comment sends readers for the full text.
 # drift: the same preview judged as a drift check (.review/<stack>/drift/); exits 1 when the hosts
 #   drifted or anything would change.
+# audit: the fleet audit (audit/) of the stack's hosts against its declaration and state; the report
+#   alone goes to stdout (AUDIT_FORMAT table, json, markdown or prometheus; AUDIT_OUT a file instead),
+#   AUDIT_IDLE_WINDOW and AUDIT_IDLE_THRESHOLD override the stack's thresholds; exit status as the README says.
 # up and preview refresh first, so what someone changed on a host shows in the diff and `up`
 # converges it; down refreshes first (a VM removed by hand is then simply gone), keeps deleting past
 # a failure, and then checks the hosts for anything of the stack that is still there.
@@ -19,8 +22,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 STACK=${STACK:-dev}
-action=${1:?usage: scripts/stack.sh up|preview|review|drift|down|refresh|leftovers}
+action=${1:?usage: scripts/stack.sh up|preview|review|drift|down|refresh|leftovers|audit}
 DEV_PASSPHRASE=vmfleet-dev
+# The audit's report is its standard output (`make audit FORMAT=json > audit.json`): everything the
+# set-up below prints goes to standard error, and the report to the original standard output (fd 3).
+if [ "$action" = audit ]; then exec 3>&1 1>&2; fi
 
 die() { echo "error: $*" >&2; exit 1; }
 [ -f "Pulumi.$STACK.yaml" ] || die "there is no Pulumi.$STACK.yaml; declare the stack's fleet there first (see README)"
@@ -121,6 +127,17 @@ leftovers() {
   .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" "$@" || { rm -f "$state"; return 1; }
   rm -f "$state"
 }
+# The audit reads the state's export (no lock: it may run while an `up` does) and then the hosts.
+audit() {
+  local state status=0
+  state=$(mktemp)
+  pulumi stack export >"$state"
+  .venv/bin/python -m audit --stack "$STACK" --state "$state" ${AUDIT_FORMAT:+--format "$AUDIT_FORMAT"} \
+    ${AUDIT_OUT:+--out "$AUDIT_OUT"} ${AUDIT_IDLE_WINDOW:+--idle-window "$AUDIT_IDLE_WINDOW"} \
+    ${AUDIT_IDLE_THRESHOLD:+--idle-threshold "$AUDIT_IDLE_THRESHOLD"} >&3 || status=$?
+  rm -f "$state"
+  return $status
+}
 # review and drift: the engine's streamed preview events, rendered by the review command. The
 # rendering runs whatever the preview's status, so a failed preview still gets its review.
 review() {
@@ -174,5 +191,6 @@ case "$action" in
     ;;
   refresh) locked refresh --yes --non-interactive --clear-pending-creates ;;
   leftovers) if [ "${REMOVE:-}" = 1 ]; then leftovers --remove; else leftovers; fi ;;
-  *) die "unknown action $action (up, preview, review, drift, down, refresh, leftovers)" ;;
+  audit) audit ;;
+  *) die "unknown action $action (up, preview, review, drift, down, refresh, leftovers, audit)" ;;
 esac

@@ -152,7 +152,7 @@ def _vm(conn: Any, domain: Any, rss_kib: int | None, *, local: bool) -> VmOnHost
     title = xml.findtext("title") or ""
     mark = MARK.match(description)
     tags, problems = _tags(domain)
-    disk_gib, born, last_written = _disks(conn, domain, xml, local=local, problems=problems)
+    disk_gib, born, last_written = _disks(conn, domain, xml, local=local)
     snapshots = _snapshots(domain, problems)
     running = DOMAIN_STATES.get(state) == "running"
     return VmOnHost(
@@ -186,9 +186,14 @@ def _tags(domain: Any) -> tuple[dict[str, str] | None, list[str]]:
 
 
 def _disks(
-    conn: Any, domain: Any, xml: ET.Element, *, local: bool, problems: list[str]
+    conn: Any, domain: Any, xml: ET.Element, *, local: bool
 ) -> tuple[float, dt.datetime | None, dt.datetime | None]:
-    """Total capacity of the domain's disks (GiB), their earliest birth and latest modification."""
+    """Total capacity of the domain's disks (GiB), their earliest birth and latest modification.
+
+    A disk whose size cannot be read at all (its file gone) counts for nothing.
+    """
+    import libvirt
+
     total_bytes = 0
     births: list[dt.datetime] = []
     writes: list[dt.datetime] = []
@@ -197,11 +202,12 @@ def _disks(
         source = disk.find("source")
         if target is None or source is None:
             continue
+        volume = _volume(conn, source)
         try:
             total_bytes += int(domain.blockInfo(target.get("dev", ""))[0])
-        except Exception as error:
-            problems.append(f"disk {target.get('dev')}: its size could not be read ({_words(error)})")
-        volume = _volume(conn, source)
+        except libvirt.libvirtError:
+            if volume is not None:  # blockInfo reads the file itself; the pool's record will do
+                total_bytes += int(volume.info()[1])  # [type, capacity, allocation]
         if volume is None:
             continue
         try:

@@ -33,7 +33,7 @@ from vmfleet.spec import Fleet
 
 IMAGE = "/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2"
 URI = "qemu:///system"
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "backends", "vmfleet")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "backends", "vmfleet", "audit")
 PASSPHRASE = "engine-tests"
 
 
