@@ -157,13 +157,13 @@ def _md_findings(findings: Sequence[Finding], cut: int = 0) -> str:
         return "## Findings\n\nNothing found."
     rows = [
         [
-            _severity_mark(f.severity),
+            f.severity,
             f"`{f.kind}`",
             f"`{f.subject}`",
             f.host or "",
             f.owner or "",
-            _md(f.found),
-            _md(f.fix),
+            f.found,
+            f.fix,
         ]
         for f in findings
     ]
@@ -171,10 +171,6 @@ def _md_findings(findings: Sequence[Finding], cut: int = 0) -> str:
     if cut:
         text += f"\n\n... and {cut} more findings, left out to fit; the JSON report (`FORMAT=json`) has them all."
     return text
-
-
-def _severity_mark(severity: str) -> str:
-    return "violation" if severity == "violation" else "warning"
 
 
 def _md_owners(report: Report) -> str:
@@ -285,14 +281,15 @@ def _estate_rows(vms: Iterable[VmRow]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _md_thresholds(report: Report) -> str:
-    rows = [[f"`{key}`", _md(str(value))] for key, value in report.thresholds.as_json().items()]
+    rows = [[f"`{key}`", str(value)] for key, value in report.thresholds.as_json().items()]
     return "## Thresholds\n\n" + _md_table(["threshold", "value"], rows)
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     from tabulate import tabulate
 
-    return tabulate(rows, headers=list(headers), tablefmt="github", disable_numparse=True)
+    cells = [[_md("" if value is None else str(value)) for value in row] for row in rows]
+    return tabulate(cells, headers=list(headers), tablefmt="github", disable_numparse=True)
 
 
 def _md(text: str) -> str:

@@ -121,12 +121,17 @@ def aged_snapshot(deployed: EphemeralStack) -> Iterator[str]:
 
 
 def retag_on_host(domain_name: str, tags: dict[str, str]) -> None:
+    set_tags_xml(domain_name, tags_element(tags))
+
+
+def set_tags_xml(domain_name: str, xml: str) -> None:
+    """What `virsh metadata --set` does: the domain's tags element replaced, live and persistent."""
     import libvirt
 
     conn = libvirt.open(URI)
     domain = conn.lookupByName(domain_name)
-    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | libvirt.VIR_DOMAIN_AFFECT_LIVE
-    domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, tags_element(tags), TAGS_PREFIX, TAGS_NAMESPACE, flags)
+    flags = libvirt.VIR_DOMAIN_AFFECT_CONFIG | (libvirt.VIR_DOMAIN_AFFECT_LIVE if domain.isActive() else 0)
+    domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, xml, TAGS_PREFIX, TAGS_NAMESPACE, flags)
     conn.close()
 
 
@@ -136,7 +141,8 @@ def test_the_audit_reports_exactly_what_was_done_to_the_hosts(
     prefix = deployed.prefix
     before = run_audit(deployed, "--format", "json", "--idle-window", "0")
     assert before.returncode == 1, before.stderr
-    assert ours(json.loads(before.stdout), prefix) == {
+    before_retag = ours(json.loads(before.stdout), prefix)
+    assert before_retag == {
         ("unmanaged", handmade),
         ("missing-tags", handmade),
         ("expiring", f"{prefix}-batch-01"),
@@ -218,6 +224,16 @@ def test_the_audit_reports_exactly_what_was_done_to_the_hosts(
     table = run_audit(deployed, "--idle-window", "0")
     assert table.returncode == 1 and handmade in table.stdout and "Consolidation" in table.stdout
 
+    set_tags_xml(handmade, '<tags><tag key="owner">bob@example.com</tag><tag>no key</tag></tags>')
+    malformed = run_audit(deployed, "--format", "json", "--idle-window", "0")
+    report = json.loads(malformed.stdout)
+    assert ours(report, prefix) - before_retag == {("tag-drift", f"{prefix}-web-02"), ("malformed-metadata", handmade)}
+    problem = next(f for f in report["findings"] if f["kind"] == "malformed-metadata")
+    assert problem["found"] == f"tags metadata ({TAGS_NAMESPACE}): tag 2 has no key attribute"
+    assert next(f for f in report["findings"] if f["kind"] == "unmanaged" and f["subject"] == handmade)["owner"] == (
+        "bob@example.com"
+    )
+
 
 def assert_markdown_tables(text: str, headings: list[str]) -> None:
     """Each heading is followed by a table that a CommonMark parser with GitHub tables reads as one."""
@@ -272,6 +288,21 @@ def test_a_host_that_stops_answering_is_named_and_the_others_are_audited(
     assert ours(report, deployed.prefix) == {("expiring", f"{deployed.prefix}-batch-01")}
     assert "PARTIAL: host hung" in result.stderr
     assert elapsed < 60
+
+
+def test_make_audit_prints_the_report_alone_on_standard_output() -> None:
+    """`make audit FORMAT=json > file` gives a JSON document: the set-up's messages go to standard error."""
+    result = subprocess.run(
+        ["make", "--no-print-directory", "audit", "STACK=dev", "FORMAT=json", "IDLE_WINDOW=0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode in (0, 1), result.stderr  # in rule or not, but every host read
+    report = json.loads(result.stdout)
+    assert report["stack"] == "dev" and [row["host"] for row in report["hosts"]] == ["localhost"]
+    assert "==> stack dev, state" in result.stderr and "==> stack dev: " in result.stderr
 
 
 def test_idle_detection_samples_the_real_cpu_time_of_running_vms(deployed: EphemeralStack) -> None:
