@@ -24,7 +24,8 @@ import pytest
 import yaml
 
 from backends.libvirt.tags import TAGS_NAMESPACE, TAGS_PREFIX, tags_element
-from tests.engine.harness import ROOT, URI, EphemeralStack, free_cidrs, small_fleet
+from tests.declarations import ROOT
+from tests.engine.harness import URI, EphemeralStack, free_cidrs, small_fleet
 from tests.engine.stalling_socket import StallingSocket
 
 pytestmark = pytest.mark.engine
