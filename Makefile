@@ -73,8 +73,9 @@ renew: ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edi
 	@$(PY) -m leases renew --stack $(call shell_word,$(value STACK)) --vm $(call shell_word,$(value VM)) \
 	  --until $(call shell_word,$(value UNTIL)) --reason $(call shell_word,$(value REASON))
 
-audit: ## Audit STACK's hosts against its declaration and state (FORMAT=table|json|markdown|prometheus, OUT=file, IDLE_WINDOW=s, IDLE_THRESHOLD=%); exit status: README
+audit: ## Audit STACK's hosts against its declaration and state (FORMAT=table|json|markdown|prometheus, OUT=file, REPORT_DIR=dir, IDLE_WINDOW=s, IDLE_THRESHOLD=%); exit status: README
 	@STACK=$(STACK) AUDIT_FORMAT=$(call shell_word,$(value FORMAT)) AUDIT_OUT=$(call shell_word,$(value OUT)) \
+	  AUDIT_REPORT_DIR=$(call shell_word,$(value REPORT_DIR)) \
 	  AUDIT_IDLE_WINDOW=$(call shell_word,$(value IDLE_WINDOW)) AUDIT_IDLE_THRESHOLD=$(call shell_word,$(value IDLE_THRESHOLD)) \
 	  scripts/stack.sh audit
 

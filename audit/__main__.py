@@ -1,4 +1,5 @@
-"""`python -m audit --stack dev --state EXPORT.json [--format table|json|markdown|prometheus] [--out FILE]`.
+"""`python -m audit --stack dev --state EXPORT.json [--format table|json|markdown|prometheus] [--out FILE]
+[--report-dir DIR] [--idle-window S] [--idle-threshold PCT] [--now ISO-TIME]`.
 
 `make audit STACK=...` runs it with the stack's state exported. Exit status: 0 all in rule; 1 a
 violation found; 2 the audit is partial (a host could not be read, or a pool's platform has no
@@ -28,6 +29,8 @@ from vmfleet.problems import FleetDeclarationError
 
 ROOT = Path(__file__).resolve().parent.parent
 CANNOT_RUN = 4
+REPORT_FILES = {"json": "audit.json", "markdown": "audit.md", "prometheus": "audit.prom"}
+"""What `--report-dir` holds: each form of the report, by file name."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--state", type=Path, help="`pulumi stack export` of the stack (default: it records nothing)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="the report's form (default table)")
     parser.add_argument("--out", type=Path, help="write the report to this file (atomically) instead of stdout")
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        help="also write every form of the report there: audit.json, audit.md, audit.prom (one reading of the hosts)",
+    )
     parser.add_argument("--idle-window", type=float, metavar="SECONDS", help="override vmfleet:audit.idle_window_s")
     parser.add_argument("--idle-threshold", type=float, metavar="PERCENT", help="override idle_cpu_percent")
     parser.add_argument("--now", help="judge as of this UTC time (ISO 8601), for tests and replays")
@@ -78,6 +86,10 @@ def _run(arguments: argparse.Namespace) -> int:
     export = _export(arguments.state)
     now = _now(arguments.now)
     report = audit(arguments.stack, load_fleet(stack_file), export, limits, now=now)
+    if arguments.report_dir is not None:
+        for form, name in REPORT_FILES.items():
+            _write(arguments.report_dir / name, report, form)
+        print(f"==> {', '.join(REPORT_FILES.values())} written to {arguments.report_dir}/", file=sys.stderr)
     if arguments.out is not None:
         _write(arguments.out, report, arguments.format)
         print(f"==> {arguments.format} report written to {arguments.out}", file=sys.stderr)

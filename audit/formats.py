@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -281,7 +282,13 @@ def _estate_rows(vms: Iterable[VmRow]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _md_thresholds(report: Report) -> str:
-    rows = [[f"`{key}`", str(value)] for key, value in report.thresholds.as_json().items()]
+    rows = [
+        [
+            f"`{key}`",
+            ", ".join(value) if isinstance(value, list) else f"{value:g}" if isinstance(value, float) else value,
+        ]
+        for key, value in report.thresholds.as_json().items()
+    ]
     return "## Thresholds\n\n" + _md_table(["threshold", "value"], rows)
 
 
@@ -306,7 +313,8 @@ def table(report: Report, width: int | None = None) -> str:
     from rich.table import Table
 
     buffer = io.StringIO()
-    console = Console(file=buffer, width=width or 160, no_color=True, force_terminal=False, highlight=False)
+    columns = width or max(100, shutil.get_terminal_size((160, 24)).columns)  # the terminal's, in a pipe 160
+    console = Console(file=buffer, width=columns, no_color=True, force_terminal=False, highlight=False)
     console.print(f"Audit of stack {report.stack}, {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')}")
     console.print(verdict(report))
 

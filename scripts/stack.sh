@@ -10,7 +10,8 @@
 # drift: the same preview judged as a drift check (.review/<stack>/drift/); exits 1 when the hosts
 #   drifted or anything would change.
 # audit: the fleet audit (audit/) of the stack's hosts against its declaration and state; the report
-#   alone goes to stdout (AUDIT_FORMAT table, json, markdown or prometheus; AUDIT_OUT a file instead),
+#   alone goes to stdout (AUDIT_FORMAT table, json, markdown or prometheus; AUDIT_OUT a file instead;
+#   AUDIT_REPORT_DIR also gets audit.json, audit.md and audit.prom),
 #   AUDIT_IDLE_WINDOW and AUDIT_IDLE_THRESHOLD override the stack's thresholds; exit status as the README says.
 # up and preview refresh first, so what someone changed on a host shows in the diff and `up`
 # converges it; down refreshes first (a VM removed by hand is then simply gone), keeps deleting past
@@ -134,7 +135,8 @@ audit() {
   pulumi stack export >"$state"
   .venv/bin/python -m audit --stack "$STACK" --state "$state" ${AUDIT_FORMAT:+--format "$AUDIT_FORMAT"} \
     ${AUDIT_OUT:+--out "$AUDIT_OUT"} ${AUDIT_IDLE_WINDOW:+--idle-window "$AUDIT_IDLE_WINDOW"} \
-    ${AUDIT_IDLE_THRESHOLD:+--idle-threshold "$AUDIT_IDLE_THRESHOLD"} >&3 || status=$?
+    ${AUDIT_IDLE_THRESHOLD:+--idle-threshold "$AUDIT_IDLE_THRESHOLD"} ${AUDIT_REPORT_DIR:+--report-dir "$AUDIT_REPORT_DIR"} >&3 ||
+    status=$?
   rm -f "$state"
   return $status
 }

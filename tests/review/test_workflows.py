@@ -28,13 +28,14 @@ def run_steps(workflow: dict[str, Any]) -> list[str]:
     return [step["run"] for job in workflow["jobs"].values() for step in job.get("steps", []) if "run" in step]
 
 
-def test_there_is_a_workflow_for_review_deploy_and_drift() -> None:
-    assert [path.name for path in WORKFLOWS] == ["deploy.yml", "drift.yml", "review.yml", "test.yml"]
+def test_there_is_a_workflow_for_review_deploy_drift_and_audit() -> None:
+    assert [path.name for path in WORKFLOWS] == ["audit.yml", "deploy.yml", "drift.yml", "review.yml", "test.yml"]
     triggers = {path.stem: set(load(path)["on"]) for path in WORKFLOWS}
     assert triggers == {
         "review": {"pull_request"},
         "deploy": {"push", "workflow_dispatch"},
         "drift": {"schedule", "workflow_dispatch"},
+        "audit": {"schedule", "workflow_dispatch"},
         "test": {"pull_request", "push"},
     }
 
@@ -63,12 +64,18 @@ def test_workflows_run_the_make_targets_the_readme_documents(path: Path) -> None
     assert used <= makefile_targets()
 
 
-def test_the_workflows_use_review_deploy_and_drift_targets() -> None:
+def test_the_workflows_use_review_deploy_drift_and_audit_targets() -> None:
     used = {
         path.stem: {target for script in run_steps(load(path)) for target in re.findall(r"\bmake ([a-z-]+)", script)}
         for path in WORKFLOWS
     }
-    assert used == {"review": {"review"}, "deploy": {"up", "drift"}, "drift": {"drift"}, "test": {"test"}}
+    assert used == {
+        "review": {"review"},
+        "deploy": {"up", "drift"},
+        "drift": {"drift"},
+        "audit": {"audit"},
+        "test": {"test"},
+    }
 
 
 SECRET_NAMES = ("PULUMI_CONFIG_PASSPHRASE", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_KEY", "PULUMI_ACCESS_TOKEN")
@@ -83,7 +90,7 @@ def test_secrets_reach_only_the_make_steps_through_their_environment(path: Path)
             text = json.dumps(step)
             if "secrets." not in text:
                 continue
-            assert "run" in step and re.search(r"\bmake (review|up|drift)\b", step["run"]), (
+            assert "run" in step and re.search(r"\bmake (review|up|drift|audit)\b", step["run"]), (
                 f"{path.name} {name}: a secret reaches a step that is not a make step: {step.get('name') or step}"
             )
             assert "secrets." not in step["run"], f"{path.name}: a secret is interpolated into a script"
@@ -109,7 +116,8 @@ def test_previews_and_deploys_run_on_runners_of_their_own_one_deploy_at_a_time()
     assert up["concurrency"] == {"group": "deploy-${{ matrix.stack }}", "cancel-in-progress": False}
     assert up["environment"] == "${{ matrix.stack }}"
     assert up["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}"]
-    for name, environment in (("review", "preview"), ("drift", "drift")):
+    # The audit reads what the drift check reads: it shares its runners and environment.
+    for name, environment in (("review", "preview"), ("drift", "drift"), ("audit", "drift")):
         workflow = load(ROOT / ".github" / "workflows" / f"{name}.yml")
         job = next(job for job in workflow["jobs"].values() if "matrix" in job.get("strategy", {}))
         assert job["runs-on"] == ["self-hosted", "linux", "vmfleet-${{ matrix.stack }}-preview"], name
@@ -148,4 +156,8 @@ def test_only_the_jobs_that_write_to_github_may() -> None:
             extra = {key: value for key, value in (job.get("permissions") or {}).items() if value != "read"}
             if extra:
                 writes[f"{path.stem}/{name}"] = extra
-    assert writes == {"review/preview": {"pull-requests": "write"}, "drift/drift": {"issues": "write"}}
+    assert writes == {
+        "review/preview": {"pull-requests": "write"},
+        "drift/drift": {"issues": "write"},
+        "audit/audit": {"issues": "write"},
+    }
