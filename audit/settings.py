@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from vmfleet import rules
-from vmfleet.problems import FleetDeclarationError, Problem, from_validation_error
+from vmfleet.load import parse_section, stack_config_value
 from vmfleet.spec import Strict
 
 CONFIG_KEY = "audit"
@@ -73,19 +72,10 @@ class Thresholds:
 
 def audit_config(stack_file: Path) -> AuditConfig:
     """The stack's `vmfleet:audit` value; FleetDeclarationError naming each bad key, value and fix."""
-    document = yaml.safe_load(stack_file.read_text()) or {}
-    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
-    source = f"{stack_file.name} (vmfleet:{CONFIG_KEY})"
+    raw = stack_config_value(stack_file, CONFIG_KEY)
     if raw is None:
         return AuditConfig()
-    if not isinstance(raw, dict):
-        raise FleetDeclarationError(
-            [Problem("(top level)", f"expected a mapping of thresholds, found {type(raw).__name__}")], source
-        )
-    try:
-        return AuditConfig.model_validate(raw)
-    except ValidationError as error:
-        raise FleetDeclarationError(from_validation_error(error, raw), source) from None
+    return parse_section(AuditConfig, raw, f"{stack_file.name} (vmfleet:{CONFIG_KEY})", "thresholds")
 
 
 def thresholds(stack_file: Path, policy_config: Path | None) -> Thresholds:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from vmfleet import validate
 from vmfleet.images import ImageInspector
@@ -51,27 +51,39 @@ class FleetPlan:
         return hosts
 
 
+Model = TypeVar("Model", bound=BaseModel)
+
+
 def parse(raw: Any, source: str) -> Fleet:
     """The typed declaration, or FleetDeclarationError naming every shape error."""
+    return parse_section(Fleet, raw, source, "sections")
+
+
+def parse_section(model: type[Model], raw: Any, source: str, holds: str) -> Model:
+    """`raw` as `model`, or FleetDeclarationError naming every shape error with its config path.
+
+    `source` names where `raw` was read; `holds` says what its mapping holds ("sections", "thresholds").
+    """
     if not isinstance(raw, Mapping):
         raise FleetDeclarationError(
-            [Problem("(top level)", f"expected a mapping of sections, found {type(raw).__name__}")], source
+            [Problem("(top level)", f"expected a mapping of {holds}, found {type(raw).__name__}")], source
         )
     try:
-        return Fleet.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as error:
         raise FleetDeclarationError(from_validation_error(error, raw), source) from None
 
 
-def load_fleet(stack_file: Path) -> Fleet:
-    """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only.
-
-    For the tools that read a stack file outside a Pulumi run (leftovers, audit); FleetDeclarationError
-    names each shape error.
-    """
+def stack_config_value(stack_file: Path, key: str) -> Any:
+    """The project config value `vmfleet:<key>` of a stack file, or None; for the tools that read a
+    stack file outside a Pulumi run (leftovers, audit)."""
     document = yaml.safe_load(stack_file.read_text()) or {}
-    raw = (document.get("config") or {}).get(f"vmfleet:{CONFIG_KEY}")
-    return parse(raw, source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
+    return (document.get("config") or {}).get(f"vmfleet:{key}")
+
+
+def load_fleet(stack_file: Path) -> Fleet:
+    """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only."""
+    return parse(stack_config_value(stack_file, CONFIG_KEY), source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
 
 
 def plan(
