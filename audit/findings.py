@@ -296,14 +296,13 @@ class _Judge:
             return row  # another stack's: its own audit judges it; it counts in consolidation here
         if declared:
             self.on_hosts.setdefault(declared.template, set()).add(vm.name)
-        self._ownership(host, vm, row, recorded, declared)
-        self._tags(host, vm, row, tags)
+        self._ownership(host, vm, row)
+        self._tags(host, vm, row, tags, recorded, declared)
         self._lifecycle(host, vm, row)
         return row
 
-    def _ownership(
-        self, host: HostInventory, vm: VmOnHost, row: VmRow, recorded: RecordedVm | None, declared: VmInstance | None
-    ) -> None:
+    def _ownership(self, host: HostInventory, vm: VmOnHost, row: VmRow) -> None:
+        """Sprawl and leftovers (a VM removed from the declaration is the next `up`'s to destroy: not here)."""
         size = f"{vm.vcpus} vCPU, {vm.memory_mib} MiB, {vm.disk_gib:g} GiB disk"
         age = f"{row.age_days} days old ({row.age_source})" if row.age_days is not None else "age unknown"
         if row.managed_by == NOBODY:
@@ -327,10 +326,16 @@ class _Judge:
                 host=host.host,
                 owner=row.owner,
             )
-        elif recorded and declared is None:
-            pass  # removed from the declaration: the next `make up` destroys it, and its review shows that
 
-    def _tags(self, host: HostInventory, vm: VmOnHost, row: VmRow, effective: Mapping[str, str]) -> None:
+    def _tags(
+        self,
+        host: HostInventory,
+        vm: VmOnHost,
+        row: VmRow,
+        effective: Mapping[str, str],
+        recorded: RecordedVm | None,
+        declared: VmInstance | None,
+    ) -> None:
         stack = self.estate.stack
         if vm.metadata_problems:
             self.add(
@@ -341,8 +346,6 @@ class _Judge:
                 host=host.host,
                 owner=row.owner,
             )
-        recorded = self.estate.recorded.get(vm.name) if row.managed_by == THIS_STACK else None
-        declared = self.declared.get(recorded.vm) if recorded else None
         if declared is not None:
             on_host = dict(vm.tags or {})
             wanted = dict(declared.tags)

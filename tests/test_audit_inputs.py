@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from audit.settings import audit_config, thresholds
+from backends.libvirt import names
 from backends.libvirt.inventory import LibvirtInventory
 from backends.libvirt.tags import read_tags_element, tags_element
 from tests.declarations import ROOT, valid
@@ -93,6 +94,13 @@ def test_the_tags_element_read_from_a_host_names_what_is_malformed_and_keeps_the
     ]
     assert read_tags_element("<labels/>")[1] == ["the element is <labels>, not <tags>"]
     assert read_tags_element("not xml")[1][0].startswith("the tags element is not XML")
+
+
+def test_a_domain_is_told_a_stacks_by_the_mark_its_description_starts_with() -> None:
+    assert names.marked_prefix(names.domain_description("dev-2", "dev-2-web-01")) == "dev-2"
+    assert names.marked_prefix(names.domain_description("dev", "dev-web-01")) == "dev"
+    assert names.marked_prefix("Jenkins agent; Managed by vmfleet (dev);") is None
+    assert names.marked_prefix("") is None
 
 
 def test_the_state_gives_each_domain_its_declared_name_creation_time_and_written_tags() -> None:

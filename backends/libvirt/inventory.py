@@ -26,7 +26,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from audit.inventory import CpuSample, HostInventory, RecordedVm, Snapshot, VmOnHost
-from backends.libvirt import describe
+from backends.libvirt import describe, names
 from backends.libvirt.host_call import Progress, call, is_libvirt_error
 from backends.libvirt.probe import LOCAL_URIS
 from backends.libvirt.tags import TAGS_NAMESPACE, DomainTagsProvider, read_tags_element
@@ -46,8 +46,6 @@ DOMAIN_STATES = {
     7: "suspended",
 }
 """`virDomainState` in `virsh list`'s words."""
-MARK = re.compile(r"^Managed by vmfleet \(([a-z][a-z0-9-]*)\);")
-"""What `names.domain_marker` writes at the start of a managed domain's description."""
 
 
 class LibvirtInventory:
@@ -138,7 +136,18 @@ def _uri(host: Node) -> str:
 
 
 def _vm(conn: Any, domain: Any, rss_kib: int | None, *, local: bool) -> VmOnHost | None:
-    """One domain as the audit sees it; None when it vanished while being read."""
+    """One domain as the audit sees it; None when it vanished while being read.
+
+    What of it cannot be read as vmfleet metadata is in its `metadata_problems`; a domain libvirt
+    cannot describe at all fails the host's reading, naming the domain.
+    """
+    try:
+        return _read_vm(conn, domain, rss_kib, local=local)
+    except Exception as error:
+        raise RuntimeError(f"domain {domain.name()} could not be read: {error}") from error
+
+
+def _read_vm(conn: Any, domain: Any, rss_kib: int | None, *, local: bool) -> VmOnHost | None:
     import libvirt
 
     try:
@@ -150,7 +159,6 @@ def _vm(conn: Any, domain: Any, rss_kib: int | None, *, local: bool) -> VmOnHost
         raise
     description = xml.findtext("description") or ""
     title = xml.findtext("title") or ""
-    mark = MARK.match(description)
     tags, problems = _tags(domain)
     disk_gib, born, last_written = _disks(conn, domain, xml, local=local)
     snapshots = _snapshots(domain, problems)
@@ -161,7 +169,7 @@ def _vm(conn: Any, domain: Any, rss_kib: int | None, *, local: bool) -> VmOnHost
         vcpus=int(vcpus),
         memory_mib=int(max_memory_kib) // KIB_PER_MIB,
         disk_gib=round(disk_gib, 2),
-        stack_prefix=mark.group(1) if mark else None,
+        stack_prefix=names.marked_prefix(description),
         description=" - ".join(text for text in (title, description) if text),
         tags=tags,
         metadata_problems=tuple(problems),

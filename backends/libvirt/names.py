@@ -4,6 +4,7 @@ share a host never collide, and none depends on anything but declared names (ren
 from __future__ import annotations
 
 import hashlib
+import re
 
 
 def storage_pool(prefix: str) -> str:
@@ -48,3 +49,12 @@ def domain_description(prefix: str, domain_name: str) -> str:
 def domain_marker(prefix: str) -> str:
     """How every description of the stack's domains starts."""
     return f"Managed by vmfleet ({prefix});"
+
+
+_MARKER = re.compile("^" + re.escape(domain_marker("PREFIX")).replace("PREFIX", "([a-z][a-z0-9-]*)"))
+
+
+def marked_prefix(description: str) -> str | None:
+    """The prefix of the stack whose `domain_marker` starts `description`, or None for none."""
+    found = _MARKER.match(description)
+    return found.group(1) if found else None
