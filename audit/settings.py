@@ -18,6 +18,7 @@ and the extra mandatory tags (`mandatory-tags.extraRequiredTags`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,20 +71,28 @@ class Thresholds:
         }
 
 
-def audit_config(stack_file: Path) -> AuditConfig:
-    """The stack's `vmfleet:audit` value; FleetDeclarationError naming each bad key, value and fix."""
+def audit_config(stack_file: Path, overrides: Mapping[str, float] | None = None) -> AuditConfig:
+    """The stack's `vmfleet:audit` value with `overrides` (from the command line) over it;
+    FleetDeclarationError naming each bad key, its value and what is accepted."""
     raw = stack_config_value(stack_file, CONFIG_KEY)
+    source = f"{stack_file.name} (vmfleet:{CONFIG_KEY})"
+    if overrides:
+        source = f"{stack_file.name} (vmfleet:{CONFIG_KEY}, with {', '.join(sorted(overrides))} from the command line)"
+        raw = {**raw, **overrides} if isinstance(raw, Mapping) else raw if raw is not None else dict(overrides)
     if raw is None:
         return AuditConfig()
-    return parse_section(AuditConfig, raw, f"{stack_file.name} (vmfleet:{CONFIG_KEY})", "thresholds")
+    return parse_section(AuditConfig, raw, source, "thresholds")
 
 
-def thresholds(stack_file: Path, policy_config: Path | None) -> Thresholds:
-    """The stack's thresholds: `vmfleet:audit` in `stack_file` and the pack's settings in `policy_config`."""
+def thresholds(
+    stack_file: Path, policy_config: Path | None, overrides: Mapping[str, float] | None = None
+) -> Thresholds:
+    """The stack's thresholds: `vmfleet:audit` in `stack_file` (keys of `overrides` replaced) and the
+    pack's settings in `policy_config`."""
     from vmpolicies import approved_templates, expiry_notice, mandatory_tags
     from vmpolicies.base import settings
 
-    own = audit_config(stack_file)
+    own = audit_config(stack_file, overrides)
     config = json.loads(policy_config.read_text()) if policy_config is not None and policy_config.is_file() else {}
     notice = settings(config.get(expiry_notice.NAME) or {}, expiry_notice.SCHEMA)
     templates = settings(config.get(approved_templates.NAME) or {}, approved_templates.SCHEMA)

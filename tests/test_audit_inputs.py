@@ -147,8 +147,15 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
     [
         (["--stack", "nope"], "there is no Pulumi.nope.yaml; the stacks are: dev, prod"),
         (["--stack", "dev", "--format", "html"], "argument --format: invalid choice: 'html'"),
-        (["--stack", "dev", "--idle-window", "-1"], "--idle-window is -1; give 0 (no sampling) to 3600 seconds"),
-        (["--stack", "dev", "--idle-threshold", "0"], "--idle-threshold is 0; give a percentage above 0"),
+        (
+            ["--stack", "dev", "--idle-window", "-1"],
+            "idle_window_s: found -1.0; input should be greater than or equal to 0",
+        ),
+        (["--stack", "dev", "--idle-threshold", "0"], "idle_cpu_percent: found 0.0; input should be greater than 0"),
+        (
+            ["--stack", "dev", "--idle-window", "7200"],
+            "idle_window_s: found 7200.0; input should be less than or equal to 3600",
+        ),
         (["--stack", "dev", "--now", "yesterday"], "--now is 'yesterday'; write an ISO 8601 time"),
         (["--stack", "dev", "--state", "/nonexistent/export.json"], "the state export /nonexistent/export.json cannot"),
         ([], "the following arguments are required: --stack"),
