@@ -22,7 +22,7 @@ from typing import NoReturn
 from audit.findings import Report
 from audit.formats import FORMATS, registry, render, verdict
 from audit.run import audit
-from audit.settings import thresholds
+from audit.settings import NOT_RUN, thresholds
 from vmfleet.load import load_fleet
 from vmfleet.problems import FleetDeclarationError
 
@@ -36,6 +36,7 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         print(f"error: {message}", file=sys.stderr)
+        print(_not_run(), file=sys.stderr)
         raise SystemExit(CANNOT_RUN)
 
 
@@ -58,7 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(arguments)
     except (FleetDeclarationError, _BadInput) as error:
         print(f"error: {error}", file=sys.stderr)
+        print(_not_run(arguments.stack), file=sys.stderr)
         return CANNOT_RUN
+
+
+def _not_run(stack: str | None = None) -> str:
+    """The last line of a run that could not audit, as `verdict` is of one that did."""
+    return f"==> {f'stack {stack}: ' if stack else ''}the audit could not run (exit status {CANNOT_RUN})"
 
 
 class _BadInput(Exception):
@@ -81,7 +88,7 @@ def _run(arguments: argparse.Namespace) -> int:
     limits = thresholds(stack_file, ROOT / "policies" / "config" / f"{arguments.stack}.json", overrides)
     export = _export(arguments.state)
     now = _now(arguments.now)
-    report = audit(arguments.stack, load_fleet(stack_file), export, limits, now=now)
+    report = audit(arguments.stack, load_fleet(stack_file, NOT_RUN), export, limits, now=now)
     if arguments.report_dir is not None:
         for form, name in REPORT_FILES.items():
             _write(arguments.report_dir / name, report, form)
@@ -129,6 +136,7 @@ def _write(path: Path, report: Report, form: str) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w") as stream:
         stream.write(render(report, form))
+    os.chmod(temporary, 0o644)  # as prometheus-client writes its file: a report is for others to read
     os.replace(temporary, path)
 
 

@@ -347,39 +347,36 @@ class _Judge:
                 owner=row.owner,
             )
         if declared is not None:
-            on_host = dict(vm.tags or {})
-            wanted = dict(declared.tags)
-            if on_host != wanted:
-                differences = {
-                    key: {"declared": wanted.get(key), "host": on_host.get(key)}
-                    for key in sorted(set(on_host) | set(wanted))
-                    if on_host.get(key) != wanted.get(key)
-                }
-                words = "; ".join(
-                    f"{key}: declared {_shown(change['declared'])}, host {_shown(change['host'])}"
-                    for key, change in differences.items()
+            on_host, wanted = dict(vm.tags or {}), dict(declared.tags)
+            deployed = dict(recorded.tags) if recorded is not None else {}
+            changed: dict[str, dict[str, str | None]] = {}
+            pending: dict[str, dict[str, str | None]] = {}
+            for key in sorted(set(on_host) | set(wanted)):
+                if on_host.get(key) != wanted.get(key):
+                    # The host still has what the last `up` wrote: the declaration moved, not the host.
+                    undeployed = recorded is not None and on_host.get(key) == deployed.get(key)
+                    (pending if undeployed else changed)[key] = {"declared": wanted.get(key), "host": on_host.get(key)}
+            if changed:
+                self.add(
+                    "tag-drift",
+                    vm.name,
+                    f"changed on the host: {_differences(changed)}",
+                    f"`make up STACK={stack}` writes the declared tags back; if the host's are right, "
+                    f"declare them in Pulumi.{stack}.yaml",
+                    host=host.host,
+                    owner=row.owner,
+                    details={"differences": changed},
                 )
-                if recorded is not None and on_host == dict(recorded.tags):
-                    self.add(
-                        "tags-not-deployed",
-                        vm.name,
-                        words,
-                        f"`make up STACK={stack}` deploys the declared tags",
-                        host=host.host,
-                        owner=row.owner,
-                        details={"differences": differences},
-                    )
-                else:
-                    self.add(
-                        "tag-drift",
-                        vm.name,
-                        f"changed on the host: {words}",
-                        f"`make up STACK={stack}` writes the declared tags back; if the host's are right, "
-                        f"declare them in Pulumi.{stack}.yaml",
-                        host=host.host,
-                        owner=row.owner,
-                        details={"differences": differences},
-                    )
+            if pending:
+                self.add(
+                    "tags-not-deployed",
+                    vm.name,
+                    f"declared, not deployed yet: {_differences(pending)}",
+                    f"`make up STACK={stack}` deploys the declared tags",
+                    host=host.host,
+                    owner=row.owner,
+                    details={"differences": pending},
+                )
         missing = [key for key in self.limits.required_tags if not effective.get(key, "").strip()]
         invalid = [
             problem
@@ -454,7 +451,7 @@ class _Judge:
             self.add(
                 "old-snapshot",
                 vm.name,
-                f"{len(old)} of its {len(vm.snapshots)} snapshots are older than "
+                f"{len(old)} of its {len(vm.snapshots)} snapshot(s) are older than "
                 f"{self.limits.snapshot_max_age_days} days: "
                 + ", ".join(f"{name} ({days} days)" for name, days in old),
                 f"delete them (libvirt: `virsh -c {host.address} snapshot-delete {vm.name} <name>`)",
@@ -550,6 +547,13 @@ class _Judge:
     def _group(self, row: VmRow) -> str:
         declared = self.declared.get(row.vm or "")
         return declared.group if declared else "<group>"
+
+
+def _differences(differences: Mapping[str, Mapping[str, str | None]]) -> str:
+    return "; ".join(
+        f"{key}: declared {_shown(change['declared'])}, host {_shown(change['host'])}"
+        for key, change in differences.items()
+    )
 
 
 def _shown(value: str | None) -> str:

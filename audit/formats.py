@@ -234,6 +234,11 @@ def _consolidation_rows(hosts: Iterable[HostRow]) -> tuple[list[str], list[list[
 
 
 def _md_templates(report: Report) -> str:
+    return "## Templates\n\n" + _md_table(*_template_rows(report))
+
+
+def _template_rows(report: Report) -> tuple[list[str], list[list[Any]]]:
+    headers = ["template", "version", "patched", "age days", "max age", "", "VMs on it"]
     rows = [
         [
             f"`{row.name}`",
@@ -246,9 +251,7 @@ def _md_templates(report: Report) -> str:
         ]
         for row in report.templates
     ]
-    return "## Templates\n\n" + _md_table(
-        ["template", "version", "patched", "age days", "max age", "", "VMs on it"], rows
-    )
+    return headers, rows
 
 
 def _md_estate(report: Report) -> str:
@@ -282,6 +285,10 @@ def _estate_rows(vms: Iterable[VmRow]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _md_thresholds(report: Report) -> str:
+    return "## Thresholds\n\n" + _md_table(*_threshold_rows(report))
+
+
+def _threshold_rows(report: Report) -> tuple[list[str], list[list[Any]]]:
     rows = [
         [
             f"`{key}`",
@@ -289,7 +296,7 @@ def _md_thresholds(report: Report) -> str:
         ]
         for key, value in report.thresholds.as_json().items()
     ]
-    return "## Thresholds\n\n" + _md_table(["threshold", "value"], rows)
+    return ["threshold", "value"], rows
 
 
 def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -333,8 +340,10 @@ def table(report: Report, width: int | None = None) -> str:
             leases.add_row(lease.name, lease.host, lease.expires or "", str(lease.days_left), lease.state)
         console.print(leases)
 
-    for title, (headers, cells) in (
+    for title, (headers, cells) in (  # the order of the Markdown form
         ("Consolidation", _consolidation_rows(report.hosts)),
+        ("Templates", _template_rows(report)),
+        ("Thresholds", _threshold_rows(report)),
         ("VMs", _estate_rows(report.vms)),
     ):
         grid = Table(title=title)
@@ -343,16 +352,6 @@ def table(report: Report, width: int | None = None) -> str:
         for values in cells:
             grid.add_row(*(str(value).replace("`", "") for value in values))
         console.print(grid)
-
-    templates = Table(title="Templates")
-    for column in ("template", "version", "patched", "age days", "max age", "", "VMs on it"):
-        templates.add_column(column, overflow="fold")
-    for t in report.templates:
-        templates.add_row(
-            t.name, t.version, t.patched.isoformat(), str(t.age_days), str(t.max_age_days),
-            "out of date" if t.stale else "ok", ", ".join(t.vms) or "-",
-        )  # fmt: skip
-    console.print(templates)
     return buffer.getvalue()
 
 

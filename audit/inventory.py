@@ -107,7 +107,7 @@ class RecordedVm:
     created: dt.datetime | None
     """When the state first recorded it (the engine's `created` field)."""
     tags: Mapping[str, str] = field(default_factory=dict)
-    """The tags the last deployment wrote to the host."""
+    """The tags the last deployment wrote to the host (what the state says was declared then)."""
 
 
 class Inventory(Protocol):

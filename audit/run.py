@@ -16,7 +16,7 @@ from typing import Any
 
 from audit.findings import Estate, Report, cpu_percent, judge
 from audit.inventory import CpuSample, HostInventory, Inventory, Unreachable
-from audit.settings import Thresholds
+from audit.settings import NOT_RUN, Thresholds
 from backends.libvirt.inventory import LibvirtInventory
 from vmfleet import validate
 from vmfleet.plan import expand
@@ -50,7 +50,7 @@ def audit(
     """
     problems = validate.problems(fleet)
     if problems:
-        raise FleetDeclarationError(problems, f"Pulumi.{stack}.yaml (vmfleet:fleet)")
+        raise FleetDeclarationError(problems, f"Pulumi.{stack}.yaml (vmfleet:fleet)", NOT_RUN)
     targets: list[_Target] = []
     not_audited: list[str] = []
     recorded = {}

@@ -23,22 +23,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from vmfleet import rules
 from vmfleet.load import parse_section, stack_config_value
 from vmfleet.spec import Strict
 
+NOT_RUN = "the audit did not run"
+COMMAND_LINE = (
+    "the command line (IDLE_WINDOW= or --idle-window sets idle_window_s, IDLE_THRESHOLD= or --idle-threshold "
+    "idle_cpu_percent)"
+)
 CONFIG_KEY = "audit"
 """The stack config key (`vmfleet:audit`) of the audit's own thresholds."""
 
 
 class AuditConfig(Strict):
-    """The stack's `vmfleet:audit` value."""
+    """The stack's `vmfleet:audit` value. Numbers only: `true` or `"5"` is refused, not read as one."""
 
-    idle_window_s: float = Field(default=30, ge=0, le=3600, description="Seconds between the two CPU samples.")
+    model_config = ConfigDict(strict=True)
+
+    idle_window_s: float = Field(default=30.0, ge=0, le=3600, description="Seconds between the two CPU samples.")
     idle_cpu_percent: float = Field(
-        default=5, gt=0, le=100, description="Idle below this CPU use, % of the VM's vCPUs, over the window."
+        default=5.0, gt=0, le=100, description="Idle below this CPU use, % of the VM's vCPUs, over the window."
     )
     shutoff_max_days: int = Field(default=14, ge=0, le=3650, description="Days a VM may stay shut off.")
     snapshot_max_age_days: int = Field(default=7, ge=0, le=3650, description="Days a snapshot may be kept.")
@@ -72,16 +79,15 @@ class Thresholds:
 
 
 def audit_config(stack_file: Path, overrides: Mapping[str, float] | None = None) -> AuditConfig:
-    """The stack's `vmfleet:audit` value with `overrides` (from the command line) over it;
-    FleetDeclarationError naming each bad key, its value and what is accepted."""
+    """The stack's `vmfleet:audit` value, then `overrides` (the command line's) over it, each checked
+    on its own; FleetDeclarationError naming each bad key, its value and the limit it breaks."""
     raw = stack_config_value(stack_file, CONFIG_KEY)
     source = f"{stack_file.name} (vmfleet:{CONFIG_KEY})"
-    if overrides:
-        source = f"{stack_file.name} (vmfleet:{CONFIG_KEY}, with {', '.join(sorted(overrides))} from the command line)"
-        raw = {**raw, **overrides} if isinstance(raw, Mapping) else raw if raw is not None else dict(overrides)
-    if raw is None:
-        return AuditConfig()
-    return parse_section(AuditConfig, raw, source, "thresholds")
+    own = AuditConfig() if raw is None else parse_section(AuditConfig, raw, source, "thresholds", NOT_RUN)
+    if not overrides:
+        return own
+    given = {**own.model_dump(), **overrides}
+    return parse_section(AuditConfig, given, COMMAND_LINE, "thresholds", NOT_RUN)
 
 
 def thresholds(

@@ -177,6 +177,18 @@ def test_tags_changed_on_the_host_are_drift_and_a_change_not_yet_deployed_is_a_w
     assert all(f.severity == "warning" for f in report.findings) and report.exit_code == 0
 
 
+def test_drift_is_told_key_by_key_from_a_change_not_yet_deployed() -> None:
+    declaration = valid()
+    declaration["vms"][0]["tags"]["role"] = "edge"  # declared since the last up
+    on_host = {**DECLARED_TAGS, "role": "frontend", "owner": "mallory@example.com"}  # and owner edited on the host
+    report = audit(deployed_host(**{"web-01": managed("web-01", tags=on_host)}), declaration=declaration)
+    web_01 = {f.kind: f.details["differences"] for f in report.findings if f.subject == "test-web-01"}
+    assert web_01 == {
+        "tag-drift": {"owner": {"declared": "owner@example.com", "host": "mallory@example.com"}},
+        "tags-not-deployed": {"role": {"declared": "edge", "host": "frontend"}},
+    }
+
+
 def test_a_tag_removed_on_the_host_is_drift_named_as_missing_there() -> None:
     stripped = managed("db-01", tags=None)
     report = audit(deployed_host(**{"db-01": stripped}))
@@ -279,7 +291,7 @@ def test_snapshots_older_than_the_retention() -> None:
     report = audit(deployed_host(**{"db-01": managed("db-01", snapshots=snapshots)}))
     assert found(report) == {("old-snapshot", "test-db-01")}
     assert report.findings[0].details == {"snapshots": {"before-upgrade": 30}}
-    assert "1 of its 2 snapshots are older than 7 days" in report.findings[0].found
+    assert "1 of its 2 snapshot(s) are older than 7 days" in report.findings[0].found
     row = next(row for row in report.vms if row.name == "test-db-01")
     assert (row.snapshots, row.oldest_snapshot_days) == (2, 30)
 

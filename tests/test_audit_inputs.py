@@ -71,6 +71,10 @@ def test_the_dev_stacks_thresholds_are_its_policy_configs() -> None:
         ({"idle_window_s": "soon"}, "idle_window_s"),
         ({"snapshot_max_age_days": -1}, "snapshot_max_age_days"),
         ({"idle_treshold": 5}, "idle_treshold"),
+        ({"shutoff_max_days": True}, "shutoff_max_days: found True; input should be a valid integer"),
+        ({"idle_cpu_percent": True}, "idle_cpu_percent: found True"),
+        ({"idle_window_s": "5"}, "idle_window_s: found '5'; input should be a valid number"),
+        ({"shutoff_max_days": 7.5}, "shutoff_max_days: found 7.5"),
         (["idle_window_s"], "expected a mapping of thresholds, found list"),
     ],
 )
@@ -78,7 +82,18 @@ def test_a_bad_threshold_names_its_config_path_and_value(tmp_path: Path, audit: 
     with pytest.raises(FleetDeclarationError) as raised:
         audit_config(stack_file(tmp_path, audit))
     message = str(raised.value)
-    assert "Pulumi.test.yaml (vmfleet:audit)" in message and expected in message
+    assert "Pulumi.test.yaml (vmfleet:audit) has 1 problem; the audit did not run" in message and expected in message
+
+
+def test_a_command_line_threshold_is_checked_on_its_own_and_hides_no_bad_value_of_the_file(tmp_path: Path) -> None:
+    assert audit_config(stack_file(tmp_path, {"idle_window_s": 60}), {"idle_window_s": 5}).idle_window_s == 5
+    with pytest.raises(FleetDeclarationError) as raised:
+        audit_config(stack_file(tmp_path, {"idle_window_s": -1}), {"idle_window_s": 0})
+    assert "Pulumi.test.yaml (vmfleet:audit)" in str(raised.value) and "idle_window_s: found -1" in str(raised.value)
+    with pytest.raises(FleetDeclarationError) as raised:
+        audit_config(stack_file(tmp_path), {"idle_cpu_percent": 200})
+    assert str(raised.value).startswith("the command line (IDLE_WINDOW= or --idle-window sets idle_window_s")
+    assert "idle_cpu_percent: found 200" in str(raised.value)
 
 
 def test_the_tags_element_read_from_a_host_names_what_is_malformed_and_keeps_the_rest() -> None:
@@ -103,8 +118,8 @@ def test_a_domain_is_told_a_stacks_by_the_mark_its_description_starts_with() -> 
     assert names.marked_prefix("") is None
 
 
-def test_the_state_gives_each_domain_its_declared_name_creation_time_and_written_tags() -> None:
-    document = '{"schema":"vmfleet/v1","vm":"web-01","group":"web"}'
+def test_the_state_gives_each_domain_its_declared_name_creation_time_and_deployed_tags() -> None:
+    document = '{"schema":"vmfleet/v1","vm":"web-01","group":"web","tags":{"owner":"x"}}'
     export = {
         "deployment": {
             "resources": [
@@ -114,13 +129,13 @@ def test_the_state_gives_each_domain_its_declared_name_creation_time_and_written
                     "created": "2026-12-02T00:37:06.097419068Z",
                     "outputs": {"name": "dev-web-01", "metadata": document},
                 },
-                {
+                {  # its DomainTags after a refresh: the host's tags, not what was deployed
                     "type": "pulumi-python:dynamic:Resource",
                     "outputs": {
                         "uri": "qemu:///system",
                         "domain": "dev-web-01",
                         "domain_id": "u",
-                        "tags": {"owner": "x"},
+                        "tags": {"owner": "y"},
                     },
                 },
                 {"type": "libvirt:index/domain:Domain", "outputs": {"name": "dev-old", "metadata": "not ours"}},
@@ -142,11 +157,29 @@ def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_a_pool_no_inventory_reads_makes_the_audit_partial_and_every_form_is_written(tmp_path: Path) -> None:
+    """The prod stack's hosts are a Proxmox VE cluster, which the audit does not read yet."""
+    result = run_cli("--stack", "prod", "--idle-window", "0", "--format", "json", "--report-dir", str(tmp_path))
+    assert result.returncode == 2, result.stderr
+    report = json.loads(result.stdout)
+    assert report["partial"] and not report["out_of_rule"] and report["hosts"] == []
+    assert report["not_audited"] == [
+        "host pool dc1: the audit cannot read proxmox hosts yet, so its 5 host(s) were not audited"
+    ]
+    assert "PARTIAL: host pool dc1" in result.stderr.splitlines()[-1]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["audit.json", "audit.md", "audit.prom"]
+    assert all((path.stat().st_mode & 0o777) == 0o644 for path in tmp_path.iterdir())
+    assert json.loads((tmp_path / "audit.json").read_text()) == report
+    assert "> **Partial audit.** host pool dc1" in (tmp_path / "audit.md").read_text()
+    assert 'vmfleet_audit_partial{stack="prod"} 1.0' in (tmp_path / "audit.prom").read_text()
+
+
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
         (["--stack", "nope"], "there is no Pulumi.nope.yaml; the stacks are: dev, prod"),
         (["--stack", "dev", "--format", "html"], "argument --format: invalid choice: 'html'"),
+        (["--stack", "dev", "--idle-window", "soon"], "argument --idle-window: invalid float value: 'soon'"),
         (
             ["--stack", "dev", "--idle-window", "-1"],
             "idle_window_s: found -1.0; input should be greater than or equal to 0",
@@ -165,4 +198,5 @@ def test_bad_input_is_refused_before_any_host_is_read(arguments: list[str], expe
     result = run_cli(*arguments)
     assert result.returncode == 4, result.stderr
     assert expected in result.stderr
+    assert result.stderr.splitlines()[-1].endswith("the audit could not run (exit status 4)")
     assert result.stdout == ""

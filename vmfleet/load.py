@@ -54,24 +54,27 @@ class FleetPlan:
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def parse(raw: Any, source: str) -> Fleet:
+def parse(raw: Any, source: str, outcome: str = "nothing was deployed") -> Fleet:
     """The typed declaration, or FleetDeclarationError naming every shape error."""
-    return parse_section(Fleet, raw, source, "sections")
+    return parse_section(Fleet, raw, source, "sections", outcome)
 
 
-def parse_section(model: type[Model], raw: Any, source: str, holds: str) -> Model:
+def parse_section(
+    model: type[Model], raw: Any, source: str, holds: str, outcome: str = "nothing was deployed"
+) -> Model:
     """`raw` as `model`, or FleetDeclarationError naming every shape error with its config path.
 
-    `source` names where `raw` was read; `holds` says what its mapping holds ("sections", "thresholds").
+    `source` names where `raw` was read; `holds` says what its mapping holds ("sections", "thresholds");
+    `outcome`, what the error stopped.
     """
     if not isinstance(raw, Mapping):
         raise FleetDeclarationError(
-            [Problem("(top level)", f"expected a mapping of {holds}, found {type(raw).__name__}")], source
+            [Problem("(top level)", f"expected a mapping of {holds}, found {type(raw).__name__}")], source, outcome
         )
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        raise FleetDeclarationError(from_validation_error(error, raw), source) from None
+        raise FleetDeclarationError(from_validation_error(error, raw), source, outcome) from None
 
 
 def stack_config_value(stack_file: Path, key: str) -> Any:
@@ -81,9 +84,10 @@ def stack_config_value(stack_file: Path, key: str) -> Any:
     return (document.get("config") or {}).get(f"vmfleet:{key}")
 
 
-def load_fleet(stack_file: Path) -> Fleet:
+def load_fleet(stack_file: Path, outcome: str = "nothing was deployed") -> Fleet:
     """The declaration in a stack file (`config: vmfleet:fleet: ...`), checked for shape only."""
-    return parse(stack_config_value(stack_file, CONFIG_KEY), source=f"{stack_file.name} (vmfleet:{CONFIG_KEY})")
+    source = f"{stack_file.name} (vmfleet:{CONFIG_KEY})"
+    return parse(stack_config_value(stack_file, CONFIG_KEY), source, outcome)
 
 
 def plan(

@@ -29,11 +29,14 @@ class FleetDeclarationError(Exception):
     The message is one bullet per problem; a problem of several lines has them indented under its bullet.
     """
 
-    def __init__(self, problems: Sequence[Problem], source: str = "the fleet declaration") -> None:
+    def __init__(
+        self, problems: Sequence[Problem], source: str = "the fleet declaration", outcome: str = "nothing was deployed"
+    ) -> None:
+        """`outcome` says what the problems stopped, for tools that read a declaration without deploying it."""
         self.problems = list(problems)
         self.source = source
         noun = "problem" if len(self.problems) == 1 else "problems"
-        lines = [f"{source} has {len(self.problems)} {noun}; nothing was deployed:"]
+        lines = [f"{source} has {len(self.problems)} {noun}; {outcome}:"]
         lines += ["  - " + str(problem).replace("\n", "\n    ") for problem in self.problems]
         super().__init__("\n".join(lines))
 

@@ -29,7 +29,7 @@ from audit.inventory import CpuSample, HostInventory, RecordedVm, Snapshot, VmOn
 from backends.libvirt import describe, names
 from backends.libvirt.host_call import Progress, call, is_libvirt_error
 from backends.libvirt.probe import LOCAL_URIS
-from backends.libvirt.tags import TAGS_NAMESPACE, DomainTagsProvider, read_tags_element
+from backends.libvirt.tags import TAGS_NAMESPACE, read_tags_element
 from vmfleet import metadata
 from vmfleet.spec import Host, HostPool, Node
 
@@ -105,14 +105,12 @@ class LibvirtInventory:
         return call(uri, f"sample CPU use on host {host.name}", read, read_only=True)
 
     def recorded(self, export: Mapping[str, Any]) -> dict[str, RecordedVm]:
-        """Domains in the state with their creation time, and the tags their DomainTags wrote."""
+        """Domains in the state with their creation time and the tags the last `up` deployed.
+
+        The tags are the Domain's tag document (`vmfleet.metadata`), which lives in the state only:
+        a refresh keeps it, where it would overwrite the DomainTags' record with the host's tags.
+        """
         resources = (export.get("deployment") or {}).get("resources") or []
-        written: dict[str, dict[str, str]] = {}
-        for resource in resources:
-            outputs = resource.get("outputs") or {}
-            is_tags = describe.dynamic_provider(outputs) is DomainTagsProvider
-            if resource.get("type") == describe.DYNAMIC_TYPE and is_tags and isinstance(outputs.get("tags"), dict):
-                written[str(outputs.get("domain"))] = {str(k): str(v) for k, v in outputs["tags"].items()}
         found: dict[str, RecordedVm] = {}
         for resource in resources:
             outputs = resource.get("outputs") or {}
@@ -120,11 +118,12 @@ class LibvirtInventory:
             if resource.get("type") != describe.DOMAIN_TYPE or not isinstance(name, str):
                 continue
             document = metadata.parse(outputs.get("metadata")) or {}
+            tags = document.get("tags")
             found[name] = RecordedVm(
                 host_name=name,
                 vm=str(document.get("vm") or name),
                 created=_state_time(resource.get("created")),
-                tags=written.get(name, {}),
+                tags={str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {},
             )
         return found
 
