@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from audit.findings import Estate, Report, cpu_percent, judge
-from audit.inventory import CpuSample, HostInventory, Inventory, Unreachable
+from audit.inventory import CpuSample, Inventory, RecordedVm, Unreachable
 from audit.settings import NOT_RUN, Thresholds
 from backends.libvirt.inventory import LibvirtInventory
 from vmfleet import validate
@@ -42,7 +42,6 @@ def audit(
     thresholds: Thresholds,
     *,
     now: dt.datetime | None = None,
-    sleep: Callable[[float], None] = time.sleep,
 ) -> Report:
     """The report on `stack`: `fleet` is its declaration, `export` its `pulumi stack export` ({} for none).
 
@@ -53,7 +52,7 @@ def audit(
         raise FleetDeclarationError(problems, f"Pulumi.{stack}.yaml (vmfleet:fleet)", NOT_RUN)
     targets: list[_Target] = []
     not_audited: list[str] = []
-    recorded = {}
+    recorded: dict[str, RecordedVm] = {}
     inventories: dict[str, Inventory] = {}
     for pool in fleet.host_pools:
         make = INVENTORIES.get(pool.platform)
@@ -68,12 +67,12 @@ def audit(
     for inventory in inventories.values():
         recorded.update(inventory.recorded(export))
 
-    hosts, unreachable = _read(targets, lambda target: target.inventory.collect(target.pool, target.host))
+    hosts, unreachable = _each(targets, lambda target: target.inventory.collect(target.pool, target.host))
     reached = [target for target in targets if any(h.host == target.host.name for h in hosts)]
     cpu: dict[tuple[str, str], float] = {}
     sampled = thresholds.idle_window_s > 0
     if sampled and reached:
-        cpu, failed = _sample(reached, thresholds.idle_window_s, sleep)
+        cpu, failed = _sample(reached, thresholds.idle_window_s)
         unreachable += failed
     estate = Estate(
         stack=stack,
@@ -89,19 +88,12 @@ def audit(
     return judge(estate, thresholds, now or dt.datetime.now(dt.UTC))
 
 
-def _read(targets: Sequence[_Target], read: Callable[[_Target], Any]) -> tuple[list[HostInventory], list[Unreachable]]:
-    results, failed = _each(targets, read)
-    return [result for result in results if isinstance(result, HostInventory)], failed
-
-
-def _sample(
-    targets: Sequence[_Target], window_s: float, sleep: Callable[[float], None]
-) -> tuple[dict[tuple[str, str], float], list[Unreachable]]:
+def _sample(targets: Sequence[_Target], window_s: float) -> tuple[dict[tuple[str, str], float], list[Unreachable]]:
     def sample(target: _Target) -> CpuSample:
         return target.inventory.sample_cpu(target.pool, target.host)
 
     first, failed = _each(targets, sample)
-    sleep(window_s)
+    time.sleep(window_s)
     sampled = [target for target in targets if any(s.host == target.host.name for s in first)]
     second, failed_again = _each(sampled, sample)
     use: dict[tuple[str, str], float] = {}
