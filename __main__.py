@@ -13,7 +13,7 @@ from backends.proxmox.adapter import ProxmoxBackend
 from components.backend import Backend
 from components.fleet import Fleet
 from components.sdk_debug_log import drop_sdk_debug_messages
-from components.stack_state import PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
+from components.stack_state import ADDRESSES_OUTPUT, PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
 from vmfleet import images
 from vmfleet.load import CONFIG_KEY, plan
 from vmfleet.problems import FleetDeclarationError
@@ -41,6 +41,7 @@ try:
         source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
         previous_placement=previous.placement,
         previously_protected=previous.protected,
+        previous_addresses=previous.addresses,
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
         inspect_image=images.virtual_size,
     )
@@ -57,3 +58,4 @@ pulumi.export("inventory", fleet.inventory)
 pulumi.export("utilization", fleet.utilization)
 pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))
 pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)
+pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())

@@ -29,6 +29,7 @@ PROVIDERS: dict[str, str] = {
     "libvirt/network": "backends.libvirt.network:SegmentNetworkProvider",
     "libvirt/nwfilter": "backends.libvirt.nwfilter:NetworkFilterProvider",
     "libvirt/domain-tags": "backends.libvirt.tags:DomainTagsProvider",
+    "libvirt/address-reservation": "backends.libvirt.reservation:AddressReservationProvider",
 }
 """State name -> `module:Class` of the provider that serves it now."""
 

@@ -124,9 +124,10 @@ def declaration(
             for template in ("edge-linux", "app-linux")
         ],
         "segments": [
-            {"name": "web", "cidr": "10.90.1.0/24", "mode": "isolated", "vlan": 101},
-            {"name": "app", "cidr": "10.90.2.0/23", "mode": "isolated", "vlan": 102},
-            {"name": "db", "cidr": "10.90.4.0/24", "mode": "isolated", "vlan": 103},
+            # Room for an address per VM at 5,000 VMs (the planning row).
+            {"name": "web", "cidr": "10.90.0.0/19", "mode": "isolated", "vlan": 101},
+            {"name": "app", "cidr": "10.90.32.0/19", "mode": "isolated", "vlan": 102},
+            {"name": "db", "cidr": "10.90.64.0/19", "mode": "isolated", "vlan": 103},
         ],
         "firewalls": [
             {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import pulumi
@@ -70,6 +70,17 @@ class FilterHandle:
 
 
 @dataclass(frozen=True)
+class NicAddress:
+    """A VM's planned address on one segment (`vmfleet.addressing`), and its name there."""
+
+    segment: str
+    address: str
+    prefix_length: int
+    gateway: str
+    fqdn: str
+
+
+@dataclass(frozen=True)
 class VmRequest:
     """Everything a backend needs to build one VM."""
 
@@ -84,6 +95,9 @@ class VmRequest:
     meta_data: str
     password_hashes: Mapping[str, pulumi.Output[str]]
     """User name -> the (secret) password hash cloud-init sets, for platforms that take them apart."""
+    addresses: Mapping[str, NicAddress] = field(default_factory=dict)
+    """Segment name -> the VM's address there; a backend serves it (libvirt: a DHCP reservation and a
+    DNS host record on the segment's network)."""
 
 
 @dataclass(frozen=True)

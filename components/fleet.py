@@ -8,14 +8,14 @@ from typing import Any, Optional
 import pulumi
 
 from components.access_grant import AccessGrant
-from components.backend import Backend, ClusterServices, HostHandle, VmHandle
+from components.backend import Backend, ClusterServices, HostHandle, NicAddress, VmHandle
 from components.backup_tier import BackupTier
 from components.firewall import Firewall
 from components.host_pool import HostPool
 from components.network_segment import NetworkSegment
 from components.tagged_vm import TaggedVm
 from components.vm_template import VmTemplate
-from vmfleet import rules
+from vmfleet import addressing, rules
 from vmfleet.load import FleetPlan
 
 
@@ -84,6 +84,20 @@ class Fleet(pulumi.ComponentResource):
         }
 
         template_specs = {template.name: template for template in fleet.templates}
+        segment_specs = {segment.name: segment for segment in fleet.segments}
+        nic_addresses = {
+            vm.name: {
+                segment: NicAddress(
+                    segment=segment,
+                    address=str(address),
+                    prefix_length=segment_specs[segment].cidr.prefixlen,
+                    gateway=str(segment_specs[segment].cidr.network_address + 1),
+                    fqdn=addressing.fqdn(fleet, segment_specs[segment], vm.name),
+                )
+                for segment, address in plan.addresses.get(vm.name, {}).items()
+            }
+            for vm in plan.instances
+        }
         self.vms = {}
         for vm in plan.instances:
             host_name = placement.host_of[vm.name]
@@ -101,6 +115,7 @@ class Fleet(pulumi.ComponentResource):
                     if user.password_secret
                 },
                 child,
+                nic_addresses[vm.name],
             )
 
         cluster_services = {
@@ -128,6 +143,10 @@ class Fleet(pulumi.ComponentResource):
                 "host": placement.host_of[vm.name],
                 "pool": vm.pool,
                 "segments": list(vm.segments),
+                "addresses": {
+                    segment: {"address": nic.address, "fqdn": nic.fqdn}
+                    for segment, nic in nic_addresses[vm.name].items()
+                },
                 "firewalled_segments": [s for s in vm.segments if s in firewalls],
                 "size": vm.size,
                 "vcpus": vm.vcpus,

@@ -12,6 +12,9 @@ import pulumi.runtime
 PLACEMENT_OUTPUT = "placement"
 """Stack output mapping each VM name to its host, read back to keep VMs where they are."""
 
+ADDRESSES_OUTPUT = "addresses"
+"""Stack output mapping each VM name to its address in each segment, read back so VMs keep them."""
+
 PROTECTED_OUTPUT = "protected"
 """Stack output listing the VMs deployed with Pulumi's `protect` option (`["web-01", ...]`), read
 back to refuse removing a protected VM in the same run that unprotects it (see `vmfleet.load.plan`)."""
@@ -25,6 +28,8 @@ class PreviousDeployment:
     """VM name -> host it runs on."""
     protected: frozenset[str] = frozenset()
     """Names of the VMs deployed with `protect: true`."""
+    addresses: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    """VM name -> segment -> address."""
 
 
 def previous_deployment() -> PreviousDeployment:
@@ -40,6 +45,7 @@ def previous_deployment() -> PreviousDeployment:
     outputs: Mapping[str, Any] = (result.value or {}).get("outputs") or {}
     placement = outputs.get(PLACEMENT_OUTPUT)
     protected = outputs.get(PROTECTED_OUTPUT)
+    addresses = outputs.get(ADDRESSES_OUTPUT)
     return PreviousDeployment(
         placement={
             str(vm): host
@@ -47,4 +53,9 @@ def previous_deployment() -> PreviousDeployment:
             if isinstance(host, str)
         },
         protected=frozenset(vm for vm in (protected if isinstance(protected, list) else []) if isinstance(vm, str)),
+        addresses={
+            str(vm): {str(segment): str(address) for segment, address in by_segment.items()}
+            for vm, by_segment in (addresses.items() if isinstance(addresses, Mapping) else [])
+            if isinstance(by_segment, Mapping)
+        },
     )

@@ -13,6 +13,7 @@ from components.backend import (
     HostHandle,
     ImageHandle,
     NetworkHandle,
+    NicAddress,
     VmHandle,
     VmRequest,
 )
@@ -44,6 +45,7 @@ class TaggedVm(pulumi.ComponentResource):
         filters: Mapping[str, FilterHandle],
         password_hashes: Mapping[str, pulumi.Output[str]],
         opts: Optional[pulumi.ResourceOptions] = None,
+        addresses: Mapping[str, NicAddress] | None = None,
     ) -> None:
         super().__init__("vmfleet:compute:TaggedVm", name, None, opts)
         self.host = host.name
@@ -67,6 +69,7 @@ class TaggedVm(pulumi.ComponentResource):
             user_data=user_data,
             meta_data=cloudinit.meta_data(f"{vm.name}-{template.version}", hostname),
             password_hashes=password_hashes,
+            addresses=dict(addresses or {}),
         )
         created = host.backend.virtual_machine(request, parent=self)
         if vm.critical:
@@ -82,5 +85,6 @@ class TaggedVm(pulumi.ComponentResource):
                 "tags": self.tags,
                 "size": vm.size,
                 "segments": list(vm.segments),
+                "addresses": {segment: nic.address for segment, nic in (addresses or {}).items()},
             }
         )

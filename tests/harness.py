@@ -157,7 +157,8 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
 
     @pulumi.runtime.test
     def run() -> Any:
-        fleet_plan = plan(raw, previous_placement=previous_deployment().placement)
+        previous = previous_deployment()
+        fleet_plan = plan(raw, previous_placement=previous.placement, previous_addresses=previous.addresses)
         built.fleet = Fleet(
             "fleet",
             fleet_plan,

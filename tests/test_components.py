@@ -236,6 +236,10 @@ def test_inventory_and_utilization_outputs(built: Built) -> None:
         "host": "h1",
         "pool": "pool-a",
         "segments": ["db", "web"],
+        "addresses": {
+            "db": {"address": "10.99.2.2", "fqdn": "db-01.db.test.vmfleet.internal"},
+            "web": {"address": "10.99.1.4", "fqdn": "db-01.web.test.vmfleet.internal"},
+        },
         "firewalled_segments": ["db", "web"],
         "size": "small",
         "vcpus": 1,

@@ -21,6 +21,7 @@ def fleet_of(
     for host in pool["hosts"]:
         host["cpu_cores"], host["memory_mib"] = cores, memory
     raw["vms"] = [{"pool": "pool-a", "template": "tiny", "segments": ["web"], **group} for group in groups]
+    raw["segments"][0]["cidr"] = "10.96.0.0/16"  # an address for each VM, up to 9999 of them
     return raw
 
 

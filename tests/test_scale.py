@@ -24,6 +24,7 @@ def one_big_host(vms: int) -> dict[str, Any]:
     host.update(cpu_cores=1024, memory_mib=vms * 256)
     raw["host_pools"][0]["hosts"] = [host]
     raw["vms"] = [{**raw["vms"][0], "count": vms}]
+    raw["segments"][0]["cidr"] = "10.96.0.0/16"  # an address for each VM
     return raw
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from vmfleet import validate
+from vmfleet import addressing, validate
 from vmfleet.images import ImageInspector
 from vmfleet.placement import Placement, PlacementError, place
 from vmfleet.plan import VmInstance, expand
@@ -28,6 +28,15 @@ class FleetPlan:
     fleet: Fleet
     instances: Sequence[VmInstance]
     placement: Placement
+    addresses: addressing.Addresses = field(default_factory=dict)
+    """VM name -> segment name -> its address there (`vmfleet.addressing`)."""
+
+    def address_texts(self) -> dict[str, dict[str, str]]:
+        """The addresses as text, as the stack exports them for the next run (`previous_addresses`)."""
+        return {
+            vm: {segment: str(address) for segment, address in by_segment.items()}
+            for vm, by_segment in self.addresses.items()
+        }
 
     @property
     def protected(self) -> list[str]:
@@ -98,8 +107,9 @@ def plan(
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
     previously_protected: Collection[str] = (),
+    previous_addresses: Mapping[str, Mapping[str, str]] | None = None,
 ) -> FleetPlan:
-    """Parse, check and place; raises FleetDeclarationError before anything is deployed.
+    """Parse, check, place and address; raises FleetDeclarationError before anything is deployed.
 
     `raw`: the stack's `vmfleet:fleet` value. `source`: how the error names it. `previous_placement`:
     VM name -> host of the last deployment (VMs stay put). `is_secret`: whether a stack config key is
@@ -107,7 +117,8 @@ def plan(
     the program passes it, and without it `min_disk_gib` is trusted and no file is read).
     `previously_protected`: names of the VMs the last deployment made with `protect` (its
     `FleetPlan.protected`); the plan must keep every one of them, since Pulumi refuses to delete a
-    protected resource, and the problem says how to remove them in two runs.
+    protected resource, and the problem says how to remove them in two runs. `previous_addresses`:
+    VM name -> segment -> address of the last deployment (VMs keep their addresses).
     """
     fleet = parse(raw, source)
     found = validate.problems(fleet, is_secret, inspect_image, previously_protected)
@@ -123,4 +134,5 @@ def plan(
             for pool, report in error.reports.items()
         ]
         raise FleetDeclarationError(overflows, source) from None
-    return FleetPlan(fleet=fleet, instances=instances, placement=placement)
+    addresses = addressing.assign(fleet, instances, previous_addresses)
+    return FleetPlan(fleet=fleet, instances=instances, placement=placement, addresses=addresses)

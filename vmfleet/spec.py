@@ -214,6 +214,22 @@ class Template(Strict):
         return self.image_path or self.image_url or ""
 
 
+DNS_DOMAIN_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$"
+"""A DNS domain of two labels or more, lower case: `dev.vmfleet.internal` (at most 200 characters)."""
+
+
+def parse_address_range(text: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """`"10.0.0.5"` -> (10.0.0.5, 10.0.0.5); `"10.0.0.5-10.0.0.9"` -> (10.0.0.5, 10.0.0.9)."""
+    first, _, last = text.partition("-")
+    try:
+        low, high = ipaddress.IPv4Address(first.strip()), ipaddress.IPv4Address((last or first).strip())
+    except ValueError:
+        raise ValueError(f"{text!r} is not an address or a range such as 10.77.1.200-10.77.1.254") from None
+    if low > high:
+        raise ValueError(f"range {text!r} runs high to low; write the lower address first")
+    return low, high
+
+
 class Segment(Strict):
     """A network segment: one libvirt network per host that has a VM on it."""
 
@@ -229,12 +245,34 @@ class Segment(Strict):
         description="Proxmox VE: make the segment an SDN VNet with a subnet (a VLAN zone on the cluster's bridge) "
         "instead of a VLAN tag on each NIC; needs a vlan.",
     )
+    reserved: list[str] = Field(
+        default_factory=list,
+        description="Addresses kept for static use (appliances, a VIP): never given to a VM nor leased by DHCP; "
+        "each an address or a range `10.77.1.200-10.77.1.254`.",
+    )
+    dns_domain: str | None = Field(
+        default=None,
+        pattern=DNS_DOMAIN_PATTERN,
+        max_length=200,
+        description="The DNS domain of the segment's VMs; default `<segment>.<the fleet's dns_domain>`.",
+    )
 
     @model_validator(mode="after")
     def _room_for_hosts(self) -> Segment:
         if self.cidr.prefixlen > 29:
             raise ValueError(f"found cidr {self.cidr}, too small; use a /29 or larger network")
+        gateway = self.cidr.network_address + 1
+        for text in self.reserved:
+            low, high = parse_address_range(text)
+            if low not in self.cidr or high not in self.cidr:
+                raise ValueError(f"reserved {text!r} lies outside the segment's cidr {self.cidr}")
+            if low <= gateway <= high:
+                raise ValueError(f"reserved {text!r} holds the gateway {gateway}, which is the network's own")
         return self
+
+    def reserved_ranges(self) -> list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]]:
+        """The `reserved` entries as (first, last) address pairs."""
+        return [parse_address_range(text) for text in self.reserved]
 
 
 Protocol = Literal["tcp", "udp", "icmp", "all"]
@@ -420,6 +458,13 @@ class Fleet(Strict):
         pattern=r"^[a-z][a-z0-9-]{0,15}$",
         description="Prefix of every name created on the hosts; defaults to the environment.",
     )
+    dns_domain: str | None = Field(
+        default=None,
+        pattern=DNS_DOMAIN_PATTERN,
+        max_length=200,
+        description="The DNS domain under which each segment's VMs are named (`web-01.web.<dns_domain>`); "
+        "default `<prefix>.vmfleet.internal`.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     host_pools: list[AnyHostPool] = Field(min_length=1)
     sizes: list[Size] = Field(min_length=1)
@@ -434,3 +479,8 @@ class Fleet(Strict):
     def prefix(self) -> str:
         """What every host-side name starts with."""
         return self.name_prefix or self.environment
+
+    @property
+    def domain(self) -> str:
+        """The DNS domain the segments' domains are under."""
+        return self.dns_domain or f"{self.prefix}.vmfleet.internal"

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmfleet import operations, rules
+from vmfleet import addressing, operations, rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
@@ -205,7 +205,7 @@ def _only_on_clusters(fleet: Fleet, template: str) -> bool:
 
 
 def _segment_problems(fleet: Fleet) -> list[Problem]:
-    found = []
+    found = _segment_room(fleet)
     for i, first in enumerate(fleet.segments):
         for j in range(i + 1, len(fleet.segments)):
             second = fleet.segments[j]
@@ -217,6 +217,30 @@ def _segment_problems(fleet: Fleet) -> list[Problem]:
                         f"({first.cidr}); segments need disjoint address ranges",
                     )
                 )
+    return found
+
+
+def _segment_room(fleet: Fleet) -> list[Problem]:
+    """Every VM gets an address of its own in each of its segments (`vmfleet.addressing`)."""
+    found = []
+    for position, segment in enumerate(fleet.segments):
+        groups = {group.name: group.count for group in fleet.vms if segment.name in group.segments and group.count}
+        needed = sum(groups.values())
+        offered = addressing.room(segment)
+        if needed <= offered.usable:
+            continue
+        prefix = segment.cidr.prefixlen
+        while prefix > 0 and 2 ** (32 - prefix) - 3 - offered.reserved < needed:
+            prefix -= 1
+        on_it = ", ".join(f"{name}: {count}" for name, count in groups.items())
+        found.append(
+            Problem(
+                config_path(("segments", position, "cidr"), fleet),
+                f"found {segment.cidr}: it holds {offered.usable} VM addresses ({offered.total} addresses, less "
+                f"the network, gateway and broadcast addresses and {offered.reserved} reserved), and {needed} VMs "
+                f"are on it ({on_it}); use a /{prefix} or larger" + (", or reserve fewer" if offered.reserved else ""),
+            )
+        )
     return found
 
 

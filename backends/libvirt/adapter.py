@@ -29,6 +29,7 @@ from backends.libvirt.domain_xslt import filter_stylesheet
 from backends.libvirt.network import SegmentNetwork
 from backends.libvirt.nwfilter import NetworkFilter
 from backends.libvirt.nwfilter_xml import render as render_nwfilter
+from backends.libvirt.reservation import AddressReservation
 from backends.libvirt.storage import BaseImage, CloudInitDisk, Disk, StoragePool
 from backends.libvirt.tags import DomainTags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
@@ -105,6 +106,7 @@ class LibvirtBackend:
             cidr=str(segment.cidr),
             dhcp=segment.dhcp,
             opts=pulumi.ResourceOptions(parent=parent),
+            reserved=segment.reserved,
         )
         return NetworkHandle(
             segment=segment.name, host=host.name, network_name=network_name, network_id=network.id, resource=network
@@ -155,6 +157,26 @@ class LibvirtBackend:
             if network.segment in request.filters
         }
         domain_name = names.domain(self.prefix, vm.name)
+        macs: dict[str, str] = {}
+        reservations = []
+        for network in request.networks:
+            nic = request.addresses.get(network.segment)
+            if nic is None:
+                continue
+            macs[network.segment] = names.mac(nic.address)
+            reservations.append(
+                AddressReservation(
+                    f"{self.prefix}-{vm.name}-{network.segment}-address",
+                    uri=uri,
+                    network=network.network_name,
+                    network_id=network.network_id,
+                    mac=macs[network.segment],
+                    ip=nic.address,
+                    hostname=vm.name,
+                    fqdn=nic.fqdn,
+                    opts=pulumi.ResourceOptions(parent=parent),
+                )
+            )
         domain = libvirt.Domain(
             f"{self.prefix}-{vm.name}",
             name=domain_name,
@@ -169,7 +191,10 @@ class LibvirtBackend:
             cloudinit=cloudinit.id,
             network_interfaces=[
                 libvirt.DomainNetworkInterfaceArgs(
-                    network_name=network.network_name, network_id=network.network_id, hostname=vm.name
+                    network_name=network.network_name,
+                    network_id=network.network_id,
+                    hostname=vm.name,
+                    mac=macs.get(network.segment),
                 )
                 for network in request.networks
             ],
@@ -179,7 +204,7 @@ class LibvirtBackend:
                 parent=parent,
                 provider=host.provider,
                 protect=vm.protect,
-                depends_on=[handle.resource for handle in request.filters.values()],
+                depends_on=[*(handle.resource for handle in request.filters.values()), *reservations],
             ),
         )
         DomainTags(

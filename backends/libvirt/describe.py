@@ -15,6 +15,7 @@ from typing import Any, Final
 from backends.libvirt.network import SegmentNetworkProvider
 from backends.libvirt.nwfilter import NetworkFilterProvider
 from backends.libvirt.provider_base import LibvirtProvider
+from backends.libvirt.reservation import AddressReservationProvider
 from backends.libvirt.storage import (
     BaseImageProvider,
     CloudInitDiskProvider,
@@ -37,6 +38,7 @@ DYNAMIC_PROVIDERS: Final[tuple[type[LibvirtProvider], ...]] = (
     SegmentNetworkProvider,
     NetworkFilterProvider,
     DomainTagsProvider,
+    AddressReservationProvider,
 )
 """Every dynamic provider of this backend (tests check this against the state registry)."""
 

@@ -33,6 +33,13 @@ def bridge(prefix: str, segment: str) -> str:
     return f"vf{digest}"
 
 
+def mac(address: str) -> str:
+    """A NIC's MAC address from its IPv4 address: `52:54:` (locally administered, the QEMU range)
+    then the four octets, so it is as unique as the address and never depends on a random draw."""
+    octets = [int(octet) for octet in address.split(".")]
+    return "52:54:" + ":".join(f"{octet:02x}" for octet in octets)
+
+
 def nwfilter(prefix: str, segment: str) -> str:
     return f"{prefix}-{segment}-fw"
 

@@ -12,6 +12,7 @@ bridge). So the preview names each VM a network change touches.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from typing import Any, Optional
 from xml.etree import ElementTree as ET
 
@@ -22,10 +23,12 @@ from backends.libvirt.host_call import Progress, call, lookup
 from backends.libvirt.provider_base import LibvirtProvider, gone
 from backends.libvirt.storage import refuse_foreign
 from backends.state_registry import RecordedProvider
+from vmfleet.spec import parse_address_range
 
 
-def network_xml(name: str, bridge: str, mode: str, cidr: str, dhcp: bool) -> str:
-    """The libvirt definition: `mode` in libvirt's words (none, nat, route); gateway = first address."""
+def network_xml(name: str, bridge: str, mode: str, cidr: str, dhcp: bool, reserved: Sequence[str] = ()) -> str:
+    """The libvirt definition: `mode` in libvirt's words (none, nat, route); gateway = first address;
+    DHCP over the rest of the range less the `reserved` ones (`10.0.0.5` or `10.0.0.5-10.0.0.9`)."""
     network = ipaddress.IPv4Network(cidr)
     first = network.network_address + 1
     last = network.broadcast_address - 1
@@ -37,8 +40,30 @@ def network_xml(name: str, bridge: str, mode: str, cidr: str, dhcp: bool) -> str
     ip = ET.SubElement(root, "ip", address=str(first), prefix=str(network.prefixlen))
     if dhcp:
         dhcp_element = ET.SubElement(ip, "dhcp")
-        ET.SubElement(dhcp_element, "range", start=str(first + 1), end=str(last))
+        for start, end in dhcp_ranges(first + 1, last, [parse_address_range(text) for text in reserved]):
+            ET.SubElement(dhcp_element, "range", start=str(start), end=str(end))
     return ET.tostring(root, encoding="unicode")
+
+
+def dhcp_ranges(
+    first: ipaddress.IPv4Address,
+    last: ipaddress.IPv4Address,
+    reserved: Sequence[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]],
+) -> list[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]]:
+    """`first`..`last` with the reserved ranges cut out, as the runs that are left."""
+    runs = [(first, last)]
+    for low, high in sorted(reserved):
+        cut = []
+        for start, end in runs:
+            if high < start or low > end:
+                cut.append((start, end))
+                continue
+            if start < low:
+                cut.append((start, low - 1))
+            if high < end:
+                cut.append((high + 1, end))
+        runs = cut
+    return runs
 
 
 def network_facts(xml: str) -> dict[str, Any]:
@@ -60,10 +85,12 @@ def network_facts(xml: str) -> dict[str, Any]:
 
 
 class SegmentNetworkProvider(RecordedProvider, LibvirtProvider):
-    """Inputs: `uri`, `name`, `bridge`, `mode`, `cidr`, `dhcp`, `active` (True), `autostart` (True)."""
+    """Inputs: `uri`, `name`, `bridge`, `mode`, `cidr`, `dhcp`, `reserved` (only when some are), `active`
+    (True), `autostart` (True)."""
 
     state_name = "libvirt/network"
     replace_keys = ("uri", "name", "bridge", "mode", "cidr", "dhcp", "active")
+    optional_replace_keys = ("reserved",)
     update_keys = ("autostart",)
     kind = "network"
 
@@ -71,7 +98,9 @@ class SegmentNetworkProvider(RecordedProvider, LibvirtProvider):
         name, uri = props["name"], props["uri"]
 
         def define(conn: Any, _progress: Progress) -> str:
-            xml = network_xml(name, props["bridge"], props["mode"], props["cidr"], props["dhcp"])
+            xml = network_xml(
+                name, props["bridge"], props["mode"], props["cidr"], props["dhcp"], props.get("reserved") or ()
+            )
             existing = lookup(conn.networkLookupByName, name)
             if existing is not None:
                 # What a run killed mid-create leaves: take it over when it is this very network.
@@ -136,8 +165,9 @@ class SegmentNetwork(Resource):
         cidr: str,
         dhcp: bool,
         opts: Optional[pulumi.ResourceOptions],
+        reserved: Sequence[str] = (),
     ) -> None:
-        props = {
+        props: dict[str, Any] = {
             "uri": uri,
             "name": network_name,
             "bridge": bridge,
@@ -147,4 +177,6 @@ class SegmentNetwork(Resource):
             "active": True,
             "autostart": True,
         }
+        if reserved:  # absent otherwise, so the networks of stacks deployed before it are not replaced
+            props["reserved"] = list(reserved)
         super().__init__(SegmentNetworkProvider(), name, props, opts)

@@ -13,14 +13,18 @@ class LibvirtProvider(ResourceProvider):
     `replace_keys` are inputs libvirt cannot change on an existing object: a change replaces it,
     deleting the old one first (the name is fixed, so the new one cannot exist beside it).
     `update_keys` are inputs `update` brings about in place (a stopped object started, autostart).
+    `optional_replace_keys` replace like `replace_keys` but may be absent (inputs added after objects
+    of the kind were deployed: absent in their state and in the new inputs, they change nothing);
+    the kind is told from the other keys (`describe.dynamic_provider`).
     """
 
     replace_keys: ClassVar[tuple[str, ...]] = ()
+    optional_replace_keys: ClassVar[tuple[str, ...]] = ()
     update_keys: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = "object"
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [key for key in self.replace_keys if olds.get(key) != news.get(key)]
+        replaces = [key for key in (*self.replace_keys, *self.optional_replace_keys) if olds.get(key) != news.get(key)]
         updates = [key for key in self.update_keys if olds.get(key) != news.get(key)]
         return DiffResult(changes=bool(replaces or updates), replaces=replaces, delete_before_replace=True)
 
