@@ -78,6 +78,8 @@ class NicAddress:
     prefix_length: int
     gateway: str
     fqdn: str
+    dhcp: bool
+    """Whether the segment hands it out by DHCP (else the guest is configured with it)."""
 
 
 @dataclass(frozen=True)

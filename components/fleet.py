@@ -93,6 +93,7 @@ class Fleet(pulumi.ComponentResource):
                     prefix_length=segment_specs[segment].cidr.prefixlen,
                     gateway=str(segment_specs[segment].cidr.network_address + 1),
                     fqdn=addressing.fqdn(fleet, segment_specs[segment], vm.name),
+                    dhcp=segment_specs[segment].dhcp,
                 )
                 for segment, address in plan.addresses.get(vm.name, {}).items()
             }

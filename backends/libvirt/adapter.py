@@ -174,6 +174,7 @@ class LibvirtBackend:
                     ip=nic.address,
                     hostname=vm.name,
                     fqdn=nic.fqdn,
+                    dhcp=nic.dhcp,
                     opts=pulumi.ResourceOptions(parent=parent),
                 )
             )

@@ -68,9 +68,9 @@ DISK_KIND: Final[str] = DiskProvider.kind
 """What a VM's own disk is called; the review tells from it whether a VM keeps its data."""
 CLOUD_INIT_KIND: Final[str] = CloudInitDiskProvider.kind
 
-MIRRORED_KINDS: Final[frozenset[str]] = frozenset({DomainTagsProvider.kind})
-"""Kinds that restate a VM's tag document on its host: a planned change of theirs is the document's, told once
-(a change found on the host is told, though)."""
+MIRRORED_KINDS: Final[frozenset[str]] = frozenset({DomainTagsProvider.kind, AddressReservationProvider.kind})
+"""Kinds that restate on its host what planning decided for a VM (its tag document, its addresses): a planned
+change of theirs follows the VM's or its network's own, told once (a change found on the host is told, though)."""
 
 
 def dynamic_provider(props: Mapping[str, Any]) -> type[LibvirtProvider] | None:

@@ -1,5 +1,7 @@
 """A VM's address on one segment network, as a DHCP reservation and a DNS host record (libvirt-python).
 
+On a segment without DHCP only the DNS record is made (the guest is configured with its address).
+
 Both live in the network's definition (`<dhcp><host mac= ip= name=/>` and `<dns><host ip=>`), and
 libvirt's dnsmasq for the network serves them. They are added and removed in place with
 `virNetworkUpdate` (live and persistent), so adding or removing a VM never restarts the network
@@ -48,10 +50,10 @@ def reservation_facts(network_xml: str, mac: str, ip: str) -> dict[str, Any]:
 
 
 class AddressReservationProvider(RecordedProvider, LibvirtProvider):
-    """Inputs: `uri`, `network`, `network_id`, `mac`, `ip`, `hostname`, `fqdn`, `present` (True)."""
+    """Inputs: `uri`, `network`, `network_id`, `mac`, `ip`, `hostname`, `fqdn`, `dhcp`, `present` (True)."""
 
     state_name = "libvirt/address-reservation"
-    replace_keys = ("uri", "network", "network_id", "mac", "ip", "hostname", "fqdn", "present")
+    replace_keys = ("uri", "network", "network_id", "mac", "ip", "hostname", "fqdn", "dhcp", "present")
     kind = "address reservation"
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -61,14 +63,14 @@ class AddressReservationProvider(RecordedProvider, LibvirtProvider):
             network = conn.networkLookupByName(props["network"])
             facts = reservation_facts(network.XMLDesc(0), props["mac"], props["ip"])
             wanted = _wanted(props)
-            if facts["dhcp"] and facts["dhcp"] != [wanted["dhcp"]]:
+            if facts["dhcp"] and facts["dhcp"] != wanted["dhcp"]:
                 raise RuntimeError(
                     f"network {props['network']} already reserves {props['ip']} or MAC {props['mac']} for "
                     f"another VM ({facts['dhcp']}): an address of another stack or one made by hand; "
                     "give the segments of stacks that share a host disjoint CIDRs"
                 )
             flags = _affect(network)
-            if not facts["dhcp"]:  # a run killed mid-create may have added it already
+            if wanted["dhcp"] and not facts["dhcp"]:  # a run killed mid-create may have added it already
                 network.update(
                     libvirt.VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
                     libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
@@ -97,7 +99,7 @@ class AddressReservationProvider(RecordedProvider, LibvirtProvider):
                 return gone()
             facts = reservation_facts(network.XMLDesc(0), props["mac"], props["ip"])
             wanted = _wanted(props)
-            present = facts["dhcp"] == [wanted["dhcp"]] and wanted["dns"] in facts["dns"]
+            present = facts["dhcp"] == wanted["dhcp"] and wanted["dns"] in facts["dns"]
             return ReadResult(id_=id_, outs={**props, "present": present})
 
         return call(props["uri"], f"read the reservation of {props['ip']} on network {props['network']}", inspect)
@@ -111,7 +113,7 @@ class AddressReservationProvider(RecordedProvider, LibvirtProvider):
                 return
             facts = reservation_facts(network.XMLDesc(0), props["mac"], props["ip"])
             wanted = _wanted(props)
-            if wanted["dhcp"] in facts["dhcp"]:
+            if wanted["dhcp"] and wanted["dhcp"] == facts["dhcp"]:
                 _delete(
                     network,
                     libvirt.VIR_NETWORK_SECTION_IP_DHCP_HOST,
@@ -125,10 +127,9 @@ class AddressReservationProvider(RecordedProvider, LibvirtProvider):
 
 
 def _wanted(props: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "dhcp": {"mac": props["mac"].lower(), "ip": props["ip"], "hostname": props["hostname"]},
-        "dns": [props["fqdn"], props["hostname"]],
-    }
+    """What the network should hold: its DHCP host entries (none without DHCP) and the DNS names."""
+    dhcp = [{"mac": props["mac"].lower(), "ip": props["ip"], "hostname": props["hostname"]}] if props["dhcp"] else []
+    return {"dhcp": dhcp, "dns": [props["fqdn"], props["hostname"]]}
 
 
 def _delete(network: Any, section: int, xml: str) -> None:
@@ -160,6 +161,7 @@ class AddressReservation(Resource):
         ip: str,
         hostname: str,
         fqdn: str,
+        dhcp: bool,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         props = {
@@ -170,6 +172,7 @@ class AddressReservation(Resource):
             "ip": ip,
             "hostname": hostname,
             "fqdn": fqdn,
+            "dhcp": dhcp,
             "present": True,
         }
         super().__init__(AddressReservationProvider(), name, props, opts)

@@ -44,8 +44,15 @@ def attached(domain: str, network_name: str, bridge: str) -> bool:
 
 
 def network(name: str) -> dict[str, Any]:
+    """The network's facts as its provider reads them, and the DHCP and DNS host entries it holds."""
     with _connection() as conn:
-        return network_facts(conn.networkLookupByName(name).XMLDesc(0))
+        xml = conn.networkLookupByName(name).XMLDesc(0)
+    root = ET.fromstring(xml)
+    return {
+        **network_facts(xml),
+        "dhcp_hosts": [host.get("name") for host in root.findall("ip/dhcp/host")],
+        "dns_hosts": [name.text for name in root.findall("dns/host/hostname") if "." in (name.text or "")],
+    }
 
 
 def disk_bytes(volume: str, pool: str) -> int:
@@ -81,7 +88,12 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     declared["segments"][1]["cidr"] = third
     ephemeral.declare(declared)
     planned = ephemeral.preview().changes()
-    assert planned == {f"{prefix}-localhost-back": "replace", web: "replace", f"{prefix}-web-01-tags": "update"}
+    assert planned == {
+        f"{prefix}-localhost-back": "replace",
+        f"{prefix}-web-01-back-address": "replace",  # a new address in the new range, and a new MAC
+        web: "replace",
+        f"{prefix}-web-01-tags": "update",
+    }
     ephemeral.up()
     assert network(back)["cidr"] == third
     assert attached(web, back, names.bridge(prefix, "back")), "the VM is on the new network's bridge"
@@ -91,9 +103,17 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     declared["segments"][0]["dhcp"] = False
     ephemeral.declare(declared)
     planned = ephemeral.preview().changes()
-    assert planned == {f"{prefix}-localhost-front": "replace", web: "replace", f"{prefix}-web-01-tags": "update"}
+    assert planned == {
+        f"{prefix}-localhost-front": "replace",
+        f"{prefix}-web-01-front-address": "replace",
+        web: "replace",
+        f"{prefix}-web-01-tags": "update",
+    }
     ephemeral.up()
     assert network(front)["dhcp"] is False
+    assert network(front)["dhcp_hosts"] == [] and network(front)["dns_hosts"] == [
+        f"web-01.front.{prefix}.vmfleet.internal"
+    ]
     assert attached(web, front, names.bridge(prefix, "front"))
     assert ephemeral.preview().changes() == {}
 
@@ -113,6 +133,7 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     assert planned == {
         web: "replace",
         f"{prefix}-web-01-tags": "update",
+        f"{prefix}-web-01-front-address": "delete",
         f"{prefix}-localhost-front": "delete",
         f"{prefix}-localhost-front-nwfilter": "delete",
     }

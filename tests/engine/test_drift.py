@@ -126,6 +126,7 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
     planned = ephemeral.preview().changes()
     assert planned == {
         f"{prefix}-localhost-front": "replace",
+        f"{prefix}-web-01-front-address": "replace",
         web: "replace",
         f"{prefix}-web-01-tags": "update",
         f"{prefix}-localhost-storage": "create",

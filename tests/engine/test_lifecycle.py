@@ -60,6 +60,7 @@ def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> No
         "fleet-web-02": "create",
         f"{prefix}-web-02-disk": "create",
         f"{prefix}-web-02-cloudinit": "create",
+        f"{prefix}-web-02-front-address": "create",
         f"{prefix}-web-02": "create",
         f"{prefix}-web-02-tags": "create",
     }

@@ -26,8 +26,9 @@ def test_preview_of_a_small_fleet_shows_exactly_the_expected_creates(
         "vmfleet:fleet:VmTemplate": 1,
         "vmfleet:network:NetworkSegment": 1,
         "vmfleet:network:Firewall": 1,
-        # Storage pool, base image, network, nwfilter, disk, cloud-init disk and tags (backends/libvirt/).
-        "pulumi-python:dynamic:Resource": 7,
+        # Storage pool, base image, network, nwfilter, disk, cloud-init disk, tags and the VM's address
+        # reservation (backends/libvirt/).
+        "pulumi-python:dynamic:Resource": 8,
         "vmfleet:compute:TaggedVm": 1,
         "libvirt:index/domain:Domain": 1,
         # Default providers: the built-in one (reading the previous placement) and the dynamic one.
