@@ -115,6 +115,10 @@ class VmHandle:
 class Backend(Protocol):
     """A hypervisor platform. Every resource it creates is a child of `parent`."""
 
+    serves_addresses: bool
+    """Whether its VMs really get their planned addresses (`VmRequest.addresses`); the inventory
+    shows a VM's addresses only then."""
+
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle: ...
 
     def template_image(self, template: Template, host: HostHandle, parent: pulumi.Resource) -> ImageHandle: ...

@@ -147,7 +147,9 @@ class Fleet(pulumi.ComponentResource):
                 "addresses": {
                     segment: {"address": nic.address, "fqdn": nic.fqdn}
                     for segment, nic in nic_addresses[vm.name].items()
-                },
+                }
+                if hosts[placement.host_of[vm.name]].backend.serves_addresses
+                else {},
                 "firewalled_segments": [s for s in vm.segments if s in firewalls],
                 "size": vm.size,
                 "vcpus": vm.vcpus,

@@ -189,6 +189,10 @@ def test_libvirt_and_proxmox_pools_in_one_fleet_each_get_their_own_resources() -
     built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
     assert {d.inputs["name"] for d in built.of_type("libvirt:index/domain:Domain")} == {"test-web-01", "test-web-02"}
     assert set(vms(built)) == {"test-db-01"}
+    # Addresses are shown where the platform serves them: libvirt does, Proxmox VE not yet.
+    inventory = built.exports["inventory"]
+    assert inventory["web-01"]["addresses"] and inventory["db-01"]["addresses"] == {}
+    assert built.exports["addresses"]["db-01"], "planned (and kept) all the same"
 
 
 def test_a_backup_job_per_tier_with_its_vms_schedule_and_retention(built: Built) -> None:

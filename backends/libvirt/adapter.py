@@ -47,6 +47,8 @@ DomainTypeProbe = Callable[[str], str]
 class LibvirtBackend:
     """Creates libvirt resources for the components; every name on a host starts with `prefix`."""
 
+    serves_addresses = True  # a DHCP reservation and a DNS record per VM and segment (reservation.py)
+
     def __init__(self, prefix: str, probe_domain_type: DomainTypeProbe) -> None:
         self.prefix = prefix
         self.probe_domain_type = probe_domain_type

@@ -58,6 +58,8 @@ SecretLookup = Callable[[str], pulumi.Output[str]]
 class ProxmoxBackend:
     """Creates Proxmox VE resources for the components; every name starts with `prefix`."""
 
+    serves_addresses = False  # NICs take DHCP from each VLAN's own server (README, "Addresses and names")
+
     def __init__(self, prefix: str, secret: SecretLookup) -> None:
         self.prefix = prefix
         self.secret = secret
