@@ -36,19 +36,41 @@ class SegmentRoom:
 
 
 def vm_addresses(segment: Segment) -> Iterator[ipaddress.IPv4Address]:
-    """The segment's addresses a VM may get, lowest first."""
-    gateway = segment.cidr.network_address + 1
+    """The segment's addresses a VM may get, lowest first (lazily: a /16 holds 65,533)."""
     reserved = segment.reserved_ranges()
     for address in segment.cidr.hosts():
-        if address != gateway and not any(low <= address <= high for low, high in reserved):
+        if _offered(segment, address, reserved):
             yield address
 
 
+def is_vm_address(segment: Segment, address: ipaddress.IPv4Address) -> bool:
+    """Whether `address` is one the segment may give a VM."""
+    return _offered(segment, address, segment.reserved_ranges())
+
+
+def _offered(
+    segment: Segment,
+    address: ipaddress.IPv4Address,
+    reserved: Sequence[tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]],
+) -> bool:
+    gateway, last = segment.cidr.network_address + 1, segment.cidr.broadcast_address - 1
+    return gateway < address <= last and not any(low <= address <= high for low, high in reserved)
+
+
 def room(segment: Segment) -> SegmentRoom:
-    """The segment's VM capacity (computed by counting, so ranges that overlap count once)."""
+    """The segment's VM capacity; reserved ranges that overlap count once."""
+    first, last = segment.cidr.network_address + 1, segment.cidr.broadcast_address - 1
+    clipped = sorted(
+        (max(low, first), min(high, last)) for low, high in segment.reserved_ranges() if high >= first and low <= last
+    )
+    reserved, reach = 0, first - 1
+    for low, high in clipped:
+        start = max(low, reach + 1)
+        if high >= start:
+            reserved += int(high) - int(start) + 1
+            reach = high
     hosts = segment.cidr.num_addresses - 2
-    usable = sum(1 for _ in vm_addresses(segment))
-    return SegmentRoom(total=segment.cidr.num_addresses, reserved=hosts - 1 - usable, usable=usable)
+    return SegmentRoom(total=segment.cidr.num_addresses, reserved=reserved, usable=hosts - 1 - reserved)
 
 
 def fqdn(fleet: Fleet, segment: Segment, vm: str) -> str:
@@ -78,15 +100,14 @@ def assign(
             on_segment[name].append(vm)
     assigned: dict[str, dict[str, ipaddress.IPv4Address]] = {vm.name: {} for vm in instances}
     for name, vms in on_segment.items():
-        offered = list(vm_addresses(segments[name]))
-        allowed = set(offered)
+        segment = segments[name]
         taken: set[ipaddress.IPv4Address] = set()
         for vm in vms:  # rule 2 first, for every VM, so a newcomer never takes a kept address
             kept = _address(earlier.get(vm.name, {}).get(name))
-            if kept is not None and kept in allowed and kept not in taken:
+            if kept is not None and kept not in taken and is_vm_address(segment, kept):
                 assigned[vm.name][name] = kept
                 taken.add(kept)
-        free = (address for address in offered if address not in taken)
+        free = (address for address in vm_addresses(segment) if address not in taken)
         for vm in vms:
             if name not in assigned[vm.name]:
                 address = next(free, None)
