@@ -442,11 +442,8 @@ class _Judge:
                 owner=row.owner,
                 details={"shut_off_days": row.shut_off_days},
             )
-        old = [
-            (snapshot.name, self._days_since(snapshot.created))
-            for snapshot in vm.snapshots
-            if (self._days_since(snapshot.created) or 0) > self.limits.snapshot_max_age_days
-        ]
+        ages = [(snapshot.name, self._days_since(snapshot.created) or 0) for snapshot in vm.snapshots]
+        old = [(name, days) for name, days in ages if days > self.limits.snapshot_max_age_days]
         if old:
             self.add(
                 "old-snapshot",

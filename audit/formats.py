@@ -18,7 +18,7 @@ import shutil
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from audit.findings import KINDS, Finding, HostRow, Report, VmRow
+from audit.findings import KINDS, OTHER_STACK, Finding, HostRow, Report, VmRow
 
 FORMATS = ("table", "json", "markdown", "prometheus")
 GITHUB_BODY_LIMIT = 65_536
@@ -156,22 +156,25 @@ def _markdown_head(report: Report) -> str:
 def _md_findings(findings: Sequence[Finding], cut: int = 0) -> str:
     if not findings and not cut:
         return "## Findings\n\nNothing found."
-    rows = [
-        [
-            f.severity,
-            f"`{f.kind}`",
-            f"`{f.subject}`",
-            f.host or "",
-            f.owner or "",
-            f.found,
-            f.fix,
-        ]
-        for f in findings
-    ]
-    text = "## Findings\n\n" + _md_table(["", "kind", "subject", "host", "owner", "found", "fix"], rows)
+    headers, rows = _finding_rows(findings)
+    text = "## Findings\n\n" + _md_table(["", *headers[1:]], rows)
     if cut:
         text += f"\n\n... and {cut} more findings, left out to fit; the JSON report (`FORMAT=json`) has them all."
     return text
+
+
+def _finding_rows(findings: Sequence[Finding]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["severity", "kind", "subject", "host", "owner", "found", "fix"]
+    rows = [
+        [f.severity, f"`{f.kind}`", f"`{f.subject}`", f.host or "", f.owner or "", f.found, f.fix] for f in findings
+    ]
+    return headers, rows
+
+
+def _lease_rows(rows: Sequence[VmRow]) -> tuple[list[str], list[list[Any]]]:
+    return ["VM", "host", "expires", "days left", "state"], [
+        [f"`{row.name}`", row.host, row.expires or "", row.days_left, row.state] for row in rows
+    ]
 
 
 def _md_owners(report: Report) -> str:
@@ -180,11 +183,7 @@ def _md_owners(report: Report) -> str:
         return ""
     parts = [f"## Leases by owner (expired, or expiring within {report.thresholds.warn_days} days)"]
     for owner, rows in owners.items():
-        table = _md_table(
-            ["VM", "host", "expires", "days left", "state"],
-            [[f"`{row.name}`", row.host, row.expires or "", row.days_left, row.state] for row in rows],
-        )
-        parts.append(f"### {_md(owner)}\n\n{table}")
+        parts.append(f"### {_md(owner)}\n\n{_md_table(*_lease_rows(rows))}")
     return "\n\n".join(parts)
 
 
@@ -325,33 +324,26 @@ def table(report: Report, width: int | None = None) -> str:
     console.print(f"Audit of stack {report.stack}, {report.generated_at.strftime('%Y-%m-%d %H:%M UTC')}")
     console.print(verdict(report))
 
-    findings = Table(title="Findings", show_lines=False, expand=False)
-    for column in ("severity", "kind", "subject", "host", "owner", "found", "fix"):
-        findings.add_column(column, overflow="fold")
-    for f in report.findings:
-        findings.add_row(f.severity, f.kind, f.subject, f.host or "", f.owner or "", f.found, f.fix)
-    console.print(findings if report.findings else "Findings: nothing found.")
-
-    for owner, rows in report.owners().items():
-        leases = Table(title=f"Leases of {owner}")
-        for column in ("VM", "host", "expires", "days left", "state"):
-            leases.add_column(column)
-        for lease in rows:
-            leases.add_row(lease.name, lease.host, lease.expires or "", str(lease.days_left), lease.state)
-        console.print(leases)
-
-    for title, (headers, cells) in (  # the order of the Markdown form
-        ("Consolidation", _consolidation_rows(report.hosts)),
-        ("Templates", _template_rows(report)),
-        ("Thresholds", _threshold_rows(report)),
-        ("VMs", _estate_rows(report.vms)),
-    ):
-        grid = Table(title=title)
+    def grid(title: str, headers: Sequence[str], cells: Sequence[Sequence[Any]]) -> None:
+        """One section as a table, from the rows the Markdown form uses (code marks dropped)."""
+        shown = Table(title=title)
         for header in headers:
-            grid.add_column(header, overflow="fold")
+            shown.add_column(header, overflow="fold")
         for values in cells:
-            grid.add_row(*(str(value).replace("`", "") for value in values))
-        console.print(grid)
+            shown.add_row(*(str(value).replace("`", "") for value in values))
+        console.print(shown)
+
+    # The sections of the Markdown form, in its order.
+    if report.findings:
+        grid("Findings", *_finding_rows(report.findings))
+    else:
+        console.print("Findings: nothing found.")
+    for owner, rows in report.owners().items():
+        grid(f"Leases of {owner}", *_lease_rows(rows))
+    grid("Consolidation", *_consolidation_rows(report.hosts))
+    grid("Templates", *_template_rows(report))
+    grid("Thresholds", *_threshold_rows(report))
+    grid("VMs", *_estate_rows(report.vms))
     return buffer.getvalue()
 
 
@@ -420,7 +412,7 @@ def registry(report: Report) -> Any:
         "vm_oldest_snapshot_timestamp_seconds", "When the VM's oldest snapshot was taken (Unix time).", ("host", "vm")
     )
     for vm in report.vms:
-        if vm.managed_by.startswith("stack "):
+        if vm.managed_by.startswith(OTHER_STACK):
             continue
         if vm.expires and vm.days_left is not None:
             moment = dt.datetime.combine(dt.date.fromisoformat(vm.expires), dt.time(), dt.UTC)

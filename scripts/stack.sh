@@ -121,24 +121,22 @@ before_up() {
   [ "${ADOPT:-}" = 1 ] && return 0
   leftovers --before-up
 }
-leftovers() {
-  local state
-  state=$(mktemp)
-  pulumi stack export >"$state"
-  .venv/bin/python -m backends.libvirt.leftovers "$STACK" --state "$state" "$@" || { rm -f "$state"; return 1; }
-  rm -f "$state"
-}
-# The audit reads the state's export (no lock: it may run while an `up` does) and then the hosts.
-audit() {
+# A command run with `--state FILE` added, FILE the stack's `pulumi stack export` (which takes no
+# lock), removed afterwards; its exit status is the command's.
+with_state() {
   local state status=0
   state=$(mktemp)
   pulumi stack export >"$state"
-  .venv/bin/python -m audit --stack "$STACK" --state "$state" ${AUDIT_FORMAT:+--format "$AUDIT_FORMAT"} \
-    ${AUDIT_OUT:+--out "$AUDIT_OUT"} ${AUDIT_IDLE_WINDOW:+--idle-window "$AUDIT_IDLE_WINDOW"} \
-    ${AUDIT_IDLE_THRESHOLD:+--idle-threshold "$AUDIT_IDLE_THRESHOLD"} ${AUDIT_REPORT_DIR:+--report-dir "$AUDIT_REPORT_DIR"} >&3 ||
-    status=$?
+  "$@" --state "$state" || status=$?
   rm -f "$state"
   return $status
+}
+leftovers() { with_state .venv/bin/python -m backends.libvirt.leftovers "$STACK" "$@"; }
+# The audit reads the state's export (so it may run while an `up` does) and then the hosts.
+audit() {
+  with_state .venv/bin/python -m audit --stack "$STACK" ${AUDIT_FORMAT:+--format "$AUDIT_FORMAT"} \
+    ${AUDIT_OUT:+--out "$AUDIT_OUT"} ${AUDIT_IDLE_WINDOW:+--idle-window "$AUDIT_IDLE_WINDOW"} \
+    ${AUDIT_IDLE_THRESHOLD:+--idle-threshold "$AUDIT_IDLE_THRESHOLD"} ${AUDIT_REPORT_DIR:+--report-dir "$AUDIT_REPORT_DIR"} >&3
 }
 # review and drift: the engine's streamed preview events, rendered by the review command. The
 # rendering runs whatever the preview's status, so a failed preview still gets its review.

@@ -167,14 +167,13 @@ def _storage_folder(uri: str, storage_dir: str) -> list[Leftover]:
 
 
 def _domains(conn: Any, prefix: str) -> list[Any]:
-    marker = names.domain_marker(prefix)
     found = []
     for domain in conn.listAllDomains(0):
         try:
             description = domain.metadata(0, None, 0)  # VIR_DOMAIN_METADATA_DESCRIPTION
         except Exception:
             continue  # no description: not ours
-        if description.startswith(marker):
+        if names.marked_prefix(description) == prefix:
             found.append(domain)
     return sorted(found, key=lambda domain: domain.name())
 
