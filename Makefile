@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 GOFMT := $(shell command -v gofmt || echo /usr/local/go/bin/gofmt)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench renew audit
+.PHONY: help setup engine hypervisor state-server up preview review drift down refresh leftovers lint unit engine-test test soak review-fixtures bench renew audit snapshots rollback
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -72,6 +72,16 @@ renew: ## Renew a VM group's lease: VM=<group> UNTIL=YYYY-MM-DD REASON="..." edi
 	@scripts/venv.sh $(VENV) requirements-dev.txt
 	@$(PY) -m leases renew --stack $(call shell_word,$(value STACK)) --vm $(call shell_word,$(value VM)) \
 	  --until $(call shell_word,$(value UNTIL)) --reason $(call shell_word,$(value REASON))
+
+snapshots: ## List the snapshots of STACK's VMs on their hosts, with what the retention does (FORMAT=json, VM=<vm>)
+	@scripts/venv.sh $(VENV) requirements-dev.txt
+	@$(PY) -m snapshots list --stack $(call shell_word,$(value STACK)) $(if $(FORMAT),--format $(call shell_word,$(value FORMAT))) \
+	  $(if $(VM),--vm $(call shell_word,$(value VM)))
+
+rollback: ## Revert one VM of STACK to a snapshot: VM=<vm> SNAPSHOT=<name> (README: what Pulumi holds then)
+	@scripts/venv.sh $(VENV) requirements-dev.txt
+	@$(PY) -m snapshots rollback --stack $(call shell_word,$(value STACK)) --vm $(call shell_word,$(value VM)) \
+	  --snapshot $(call shell_word,$(value SNAPSHOT))
 
 audit: ## Audit STACK's hosts against its declaration and state (FORMAT=table|json|markdown|prometheus, OUT=file, REPORT_DIR=dir, IDLE_WINDOW=s, IDLE_THRESHOLD=%); exit status: README
 	@STACK=$(STACK) AUDIT_FORMAT=$(call shell_word,$(value FORMAT)) AUDIT_OUT=$(call shell_word,$(value OUT)) \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pulumi
@@ -9,34 +10,56 @@ import pulumi.runtime
 
 from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
+from backends.libvirt.snapshot_hooks import DESTROY_VARIABLE, SnapshotHooks
 from backends.proxmox.adapter import ProxmoxBackend
 from components.backend import Backend
 from components.fleet import Fleet
 from components.sdk_debug_log import drop_sdk_debug_messages
 from components.stack_state import ADDRESSES_OUTPUT, PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
 from vmfleet import images
-from vmfleet.load import CONFIG_KEY, plan
+from vmfleet.load import CONFIG_KEY, FleetPlan, plan
 from vmfleet.problems import FleetDeclarationError
+from vmfleet.spec import Fleet as FleetSpec
+from vmfleet.spec import SnapshotPolicy
 
 drop_sdk_debug_messages()
 config = pulumi.Config()
+destroying = os.environ.get(DESTROY_VARIABLE) == "1"  # `make down`: pulumi destroy --run-program
 
 
-def libvirt_backend(prefix: str) -> Backend:
-    return LibvirtBackend(prefix, probe_domain_type=best_domain_type)
+def libvirt_backend(fleet: FleetSpec) -> Backend:
+    hooks = SnapshotHooks(fleet.snapshots, destroying=destroying)
+    return LibvirtBackend(fleet.prefix, probe_domain_type=best_domain_type, snapshot_hooks=hooks)
 
 
-def proxmox_backend(prefix: str) -> Backend:
-    return ProxmoxBackend(prefix, secret=config.require_secret)
+def proxmox_backend(fleet: FleetSpec) -> Backend:
+    return ProxmoxBackend(fleet.prefix, secret=config.require_secret)
 
 
-BACKENDS: dict[str, Callable[[str], Backend]] = {"libvirt": libvirt_backend, "proxmox": proxmox_backend}
-"""The host pool platforms this program deploys to, each with how to make its backend for a prefix."""
+BACKENDS: dict[str, Callable[[FleetSpec], Backend]] = {"libvirt": libvirt_backend, "proxmox": proxmox_backend}
+"""The host pool platforms this program deploys to, each with how to make its backend for a fleet."""
+
+
+def deploy(fleet_plan: FleetPlan) -> Fleet:
+    """The plan's resources, each host pool through its platform's backend, and the stack's outputs."""
+    fleet = Fleet(
+        "fleet",
+        fleet_plan,
+        backends={platform: make(fleet_plan.fleet) for platform, make in BACKENDS.items()},
+        password_hash=config.require_secret,
+    )
+    pulumi.export("inventory", fleet.inventory)
+    pulumi.export("utilization", fleet.utilization)
+    pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))
+    pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)
+    pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())
+    return fleet
+
 
 namespace = f"{pulumi.get_project()}:"
 previous = previous_deployment()
 try:
-    fleet_plan = plan(
+    checked = plan(
         config.require_object(CONFIG_KEY),
         source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
         previous_placement=previous.placement,
@@ -46,16 +69,11 @@ try:
         inspect_image=images.virtual_size,
     )
 except FleetDeclarationError as error:
-    raise pulumi.RunError(str(error)) from None
-
-fleet = Fleet(
-    "fleet",
-    fleet_plan,
-    backends={platform: make(fleet_plan.fleet.prefix) for platform, make in BACKENDS.items()},
-    password_hash=config.require_secret,
-)
-pulumi.export("inventory", fleet.inventory)
-pulumi.export("utilization", fleet.utilization)
-pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))
-pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)
-pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())
+    if not destroying:
+        raise pulumi.RunError(str(error)) from None
+    # A destroy deletes what the state holds whatever the declaration says; it only needs the
+    # hooks its Domains name (without the hosts, they cannot delete the VMs' snapshots first).
+    pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
+    SnapshotHooks(SnapshotPolicy(), destroying=True)
+else:
+    fleet = deploy(checked)

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import pulumi
 
+from vmfleet.addressing import NicAddress
 from vmfleet.plan import VmInstance
 from vmfleet.spec import AccessGrant, BackupTier, Firewall, HostPool, Node, Segment, Template
 
@@ -67,19 +68,6 @@ class FilterHandle:
     host: str
     filter_name: str
     resource: pulumi.Resource
-
-
-@dataclass(frozen=True)
-class NicAddress:
-    """A VM's planned address on one segment (`vmfleet.addressing`), and its name there."""
-
-    segment: str
-    address: str
-    prefix_length: int
-    gateway: str
-    fqdn: str
-    dhcp: bool
-    """Whether the segment hands it out by DHCP (else the guest is configured with it)."""
 
 
 @dataclass(frozen=True)

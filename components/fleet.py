@@ -8,7 +8,7 @@ from typing import Any, Optional
 import pulumi
 
 from components.access_grant import AccessGrant
-from components.backend import Backend, ClusterServices, HostHandle, NicAddress, VmHandle
+from components.backend import Backend, ClusterServices, HostHandle, VmHandle
 from components.backup_tier import BackupTier
 from components.firewall import Firewall
 from components.host_pool import HostPool
@@ -84,21 +84,7 @@ class Fleet(pulumi.ComponentResource):
         }
 
         template_specs = {template.name: template for template in fleet.templates}
-        segment_specs = {segment.name: segment for segment in fleet.segments}
-        nic_addresses = {
-            vm.name: {
-                segment: NicAddress(
-                    segment=segment,
-                    address=str(address),
-                    prefix_length=segment_specs[segment].cidr.prefixlen,
-                    gateway=str(segment_specs[segment].cidr.network_address + 1),
-                    fqdn=addressing.fqdn(fleet, segment_specs[segment], vm.name),
-                    dhcp=segment_specs[segment].dhcp,
-                )
-                for segment, address in plan.addresses.get(vm.name, {}).items()
-            }
-            for vm in plan.instances
-        }
+        nic_addresses = addressing.nic_addresses(fleet, plan.addresses)
         self.vms = {}
         for vm in plan.instances:
             host_name = placement.host_of[vm.name]

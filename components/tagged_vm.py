@@ -13,11 +13,11 @@ from components.backend import (
     HostHandle,
     ImageHandle,
     NetworkHandle,
-    NicAddress,
     VmHandle,
     VmRequest,
 )
 from vmfleet import cloudinit, metadata
+from vmfleet.addressing import NicAddress
 from vmfleet.plan import VmInstance
 from vmfleet.spec import Template
 

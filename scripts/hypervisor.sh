@@ -22,7 +22,7 @@ QEMU_CONF=/etc/libvirt/qemu.conf
 SOCKETS=/run/libvirt
 LOGS=/var/log/libvirt
 VERDICT=/var/lib/vmfleet/domain-type
-IMAGE=/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2
+IMAGE=/var/lib/vmfleet/images/vmfleet-tiny-1.1.qcow2
 WAIT_SECONDS=10
 
 # Bounded: a libvirtd that stopped answering (SIGSTOP, a deadlock) must not hang `make up` here.

@@ -60,6 +60,15 @@ def timed(
     return time.monotonic() - started, result
 
 
+def timed_down(stack: EphemeralStack, limit: float) -> tuple[float, subprocess.CompletedProcess[str] | None]:
+    started = time.monotonic()
+    try:
+        result = stack.cli_down(timeout=limit)
+    except subprocess.TimeoutExpired:
+        return time.monotonic() - started, None
+    return time.monotonic() - started, result
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="consecutive up/down cycles of a 6-VM stack")
     parser.add_argument("--cycles", type=int, default=30)
@@ -96,7 +105,7 @@ def main() -> int:
                     f"cycle {cycle}: up failed (exit {up.returncode}, domains {running}):\n{up.stderr[-2000:]}"
                 )
             ups.append(up_seconds)
-            down_seconds, down = timed(stack, args.limit, "destroy", "--yes", "--refresh", "--continue-on-error")
+            down_seconds, down = timed_down(stack, args.limit)
             if down is None:
                 failures.append(f"cycle {cycle}: down HUNG (killed after {args.limit:.0f} s)")
                 break

@@ -179,13 +179,20 @@ locked() {
 engine_settings() { case "$1" in preview | review | drift) set -a && . scripts/preview.env && set +a ;; esac; }
 engine_settings "$action"
 case "$action" in
-  up) before_up || exit 1; locked up --yes --non-interactive --refresh "${policies[@]}" ;;
+  up)
+    before_up || exit 1
+    locked up --yes --non-interactive --refresh "${policies[@]}" || exit $?
+    # The retention for every VM, also those the run did not change (their snapshots age too).
+    .venv/bin/python -m snapshots prune --stack "$STACK"
+    ;;
   review) review preview ;;
   drift) review drift ;;
   preview) pulumi preview --non-interactive --refresh "${policies[@]}" ;;
   down)
     status=0
-    locked destroy --yes --non-interactive --refresh --continue-on-error || status=$?
+    # The program runs for the Domains' delete hooks: each VM's snapshots go before the VM.
+    export VMFLEET_DESTROY=1
+    locked destroy --yes --non-interactive --refresh --continue-on-error --run-program || status=$?
     leftovers || status=1
     exit $status
     ;;

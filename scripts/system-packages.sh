@@ -8,14 +8,16 @@
 #   tests:   strace, unshare (util-linux) and ip (iproute2): the Proxmox provider test previews in a
 #            network namespace with only loopback and checks that nothing tried to leave it;
 #            shellcheck: actionlint (make lint) checks the workflows' shell steps with it;
-#            postgresql: the team state backend's test runs Debian's PostgreSQL, as `make state-server` does
+#            postgresql: the team state backend's test runs Debian's PostgreSQL, as `make state-server` does;
+#            busybox-static: the dev image's boot reads cloud-init documents with busybox awk, and the
+#            unit tests run that reader under it
 set -euo pipefail
 
 packages=(
   gcc pkg-config libvirt-dev python3-dev
   xsltproc
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
-  strace util-linux iproute2 shellcheck postgresql
+  strace util-linux iproute2 shellcheck postgresql busybox-static
 )
 
 if [ $# -gt 0 ]; then

@@ -14,6 +14,7 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
 from backends.libvirt import LibvirtBackend
+from backends.libvirt.snapshot_hooks import SnapshotHooks
 from components.fleet import Fleet
 from components.stack_state import previous_deployment
 from tests.declarations import ROOT
@@ -162,7 +163,13 @@ def build_fleet(raw: dict[str, Any], previous_outputs: dict[str, Any] | None = N
         built.fleet = Fleet(
             "fleet",
             fleet_plan,
-            backends={"libvirt": LibvirtBackend(fleet_plan.fleet.prefix, probe_domain_type=lambda uri: "qemu")},
+            backends={
+                "libvirt": LibvirtBackend(
+                    fleet_plan.fleet.prefix,
+                    probe_domain_type=lambda uri: "qemu",
+                    snapshot_hooks=SnapshotHooks(fleet_plan.fleet.snapshots, destroying=False),
+                )
+            },
             password_hash=lambda key: pulumi.Output.secret(f"$6$hash-of-{key}"),
         )
         return pulumi.Output.all(*[vm.vm_id for vm in built.fleet.vms.values()])

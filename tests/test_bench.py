@@ -25,7 +25,7 @@ def test_a_generated_fleet_is_a_valid_declaration_spread_over_every_pool(vms: in
         vms,
         environment="dev",
         prefix="bench",
-        image="/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2",
+        image="/var/lib/vmfleet/images/vmfleet-tiny-1.1.qcow2",
         expires=dt.date.today() + dt.timedelta(days=60),
         host_uri=lambda host: f"qemu+unix:///system?socket=/tmp/{host}.sock",
     )

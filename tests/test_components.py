@@ -270,12 +270,13 @@ def test_previous_placement_is_read_from_the_stack_outputs() -> None:
     }
 
 
-def test_filter_stylesheet_really_adds_filterref_with_xsltproc(built: Built) -> None:
+def test_domain_stylesheet_really_adds_filterref_and_console_log_with_xsltproc(built: Built) -> None:
     """The provider runs xsltproc on the domain XML; run the same transform on a sample domain."""
     domain_xml = """<domain type='qemu'><name>test-db-01</name><devices>
       <interface type='network'><source network='test-db'/></interface>
       <interface type='network'><source network='test-web'/></interface>
       <interface type='network'><source network='other'/></interface>
+      <console type='pty'><target type='serial' port='0'/></console>
     </devices></domain>"""
     xslt = built.named("test-db-01").inputs["xml"]["xslt"]
     result = _xsltproc(xslt, domain_xml)
@@ -285,6 +286,12 @@ def test_filter_stylesheet_really_adds_filterref_with_xsltproc(built: Built) -> 
         ("test-db", "test-db-fw"),
         ("test-web", "test-web-fw"),
         ("other", None),
+    ]
+    console = ET.fromstring(result).find("./devices/console")
+    assert console is not None and console.get("type") == "pty"
+    assert [(child.tag, dict(child.attrib)) for child in console] == [
+        ("log", {"file": "/var/log/libvirt/qemu/test-db-01-console.log", "append": "on"}),
+        ("target", {"type": "serial", "port": "0"}),
     ]
 
 

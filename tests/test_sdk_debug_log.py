@@ -56,4 +56,4 @@ def test_vmfleet_sdk_debug_sends_them_again(caplog: pytest.LogCaptureFixture) ->
 
 def test_the_program_drops_them_before_it_registers_anything() -> None:
     program = (ROOT / "__main__.py").read_text()
-    assert program.index("\ndrop_sdk_debug_messages()\n") < program.index("\nfleet = Fleet(")
+    assert program.index("\ndrop_sdk_debug_messages()\n") < program.index("\n    fleet = Fleet(")

@@ -58,7 +58,15 @@ def before_up_function() -> str:
 
 
 def test_up_runs_the_empty_state_check_first_and_stops_when_it_fails() -> None:
-    assert re.search(r"^  up\) before_up \|\| exit 1; locked up ", STACK_SH, re.M)
+    assert re.search(r"^  up\)\n    before_up \|\| exit 1\n    locked up .*\|\| exit \$\?\n", STACK_SH, re.M)
+
+
+def test_up_ends_with_the_snapshot_retention_and_down_runs_the_program_for_its_delete_hooks() -> None:
+    up = STACK_SH.split("\n  up)\n", 1)[1].split(";;", 1)[0]
+    assert up.strip().endswith('.venv/bin/python -m snapshots prune --stack "$STACK"')
+    down = STACK_SH.split("\n  down)\n", 1)[1].split(";;", 1)[0]
+    assert "export VMFLEET_DESTROY=1" in down
+    assert re.search(r"locked destroy .*--run-program", down)
 
 
 @pytest.mark.parametrize(("adopt", "status"), [("1", 0), ("", 127)])

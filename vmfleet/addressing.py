@@ -73,6 +73,42 @@ def room(segment: Segment) -> SegmentRoom:
     return SegmentRoom(total=segment.cidr.num_addresses, reserved=reserved, usable=hosts - 1 - reserved)
 
 
+@dataclass(frozen=True)
+class NicAddress:
+    """A VM's planned address on one segment, and its name there."""
+
+    segment: str
+    address: str
+    prefix_length: int
+    gateway: str
+    """The segment's first host address (the hypervisor's side of the segment network)."""
+    fqdn: str
+    domain: str
+    """The segment's DNS domain, the guest's search domain there."""
+    dhcp: bool
+    """Whether the segment hands it out by DHCP (else the guest is configured with it)."""
+
+
+def nic_addresses(fleet: Fleet, assigned: Addresses) -> dict[str, dict[str, NicAddress]]:
+    """VM name -> segment name -> its `NicAddress`, from `assign`'s result."""
+    segments = {segment.name: segment for segment in fleet.segments}
+    return {
+        vm: {
+            name: NicAddress(
+                segment=name,
+                address=str(address),
+                prefix_length=segments[name].cidr.prefixlen,
+                gateway=str(segments[name].cidr.network_address + 1),
+                fqdn=fqdn(fleet, segments[name], vm),
+                domain=segment_domain(fleet, segments[name]),
+                dhcp=segments[name].dhcp,
+            )
+            for name, address in by_segment.items()
+        }
+        for vm, by_segment in assigned.items()
+    }
+
+
 def fqdn(fleet: Fleet, segment: Segment, vm: str) -> str:
     """`web-01.web.dev.vmfleet.internal`: the VM's name in the segment's DNS domain."""
     return f"{vm}.{segment_domain(fleet, segment)}"

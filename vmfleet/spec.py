@@ -449,6 +449,17 @@ class Defaults(Strict):
     protect: bool = False
 
 
+class SnapshotPolicy(Strict):
+    """Snapshots `make up` takes of a running VM before it updates or replaces it, and how long
+    they are kept (`backends/libvirt/snapshots.py`)."""
+
+    before_change: bool = Field(default=True, description="Snapshot a running VM before an update or replacement.")
+    keep: int = Field(default=3, ge=1, le=50, description="At most this many vmfleet snapshots per VM (newest kept).")
+    max_age_days: int = Field(
+        default=14, ge=1, le=3650, description="vmfleet snapshots older than this many days are deleted."
+    )
+
+
 class Fleet(Strict):
     """The whole virtual-machine estate of one stack."""
 
@@ -474,6 +485,7 @@ class Fleet(Strict):
     backup_tiers: list[BackupTier] = Field(default_factory=list)
     access: list[AccessGrant] = Field(default_factory=list)
     vms: list[VmGroup] = Field(default_factory=list)
+    snapshots: SnapshotPolicy = Field(default_factory=SnapshotPolicy)
 
     @property
     def prefix(self) -> str:

@@ -25,14 +25,16 @@ import pulumi
 import pulumi_libvirt as libvirt
 
 from backends.libvirt import names
-from backends.libvirt.domain_xslt import filter_stylesheet
+from backends.libvirt.domain_xslt import domain_stylesheet
 from backends.libvirt.network import SegmentNetwork
 from backends.libvirt.nwfilter import NetworkFilter
 from backends.libvirt.nwfilter_xml import render as render_nwfilter
 from backends.libvirt.reservation import AddressReservation
+from backends.libvirt.snapshot_hooks import SnapshotHooks
 from backends.libvirt.storage import BaseImage, CloudInitDisk, Disk, StoragePool
 from backends.libvirt.tags import DomainTags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
+from vmfleet import cloudinit
 from vmfleet.spec import Firewall, Host, HostPool, Node, Segment, Template
 
 GIB = 1024**3
@@ -49,9 +51,10 @@ class LibvirtBackend:
 
     serves_addresses = True  # a DHCP reservation and a DNS record per VM and segment (reservation.py)
 
-    def __init__(self, prefix: str, probe_domain_type: DomainTypeProbe) -> None:
+    def __init__(self, prefix: str, probe_domain_type: DomainTypeProbe, snapshot_hooks: SnapshotHooks) -> None:
         self.prefix = prefix
         self.probe_domain_type = probe_domain_type
+        self.snapshot_hooks = snapshot_hooks
         self._uris: dict[str, str] = {}
 
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
@@ -68,6 +71,7 @@ class LibvirtBackend:
             opts=pulumi.ResourceOptions(parent=parent),
         )
         self._uris[host.name] = host.uri
+        self.snapshot_hooks.add_host(host.uri)
         domain_type = host.domain_type if host.domain_type != "auto" else self.probe_domain_type(host.uri)
         return HostHandle(
             name=host.name,
@@ -142,16 +146,7 @@ class LibvirtBackend:
             base=request.image.image_id,
             base_format=request.image.image_format,
             size_bytes=vm.disk_gib * GIB,
-            opts=pulumi.ResourceOptions(parent=parent, protect=vm.protect),
-        )
-        cloudinit = CloudInitDisk(
-            f"{self.prefix}-{vm.name}-cloudinit",
-            uri=uri,
-            pool=host.storage,
-            volume_name=names.cloudinit_volume(self.prefix, vm.name),
-            user_data=request.user_data,
-            meta_data=request.meta_data,
-            opts=pulumi.ResourceOptions(parent=parent),
+            opts=pulumi.ResourceOptions(parent=parent, protect=vm.protect, hooks=self.snapshot_hooks.disk_hooks()),
         )
         filters = {
             network.network_name: request.filters[network.segment].filter_name
@@ -159,6 +154,7 @@ class LibvirtBackend:
             if network.segment in request.filters
         }
         domain_name = names.domain(self.prefix, vm.name)
+        self.snapshot_hooks.declare(domain_name, uri, names.disk_volume(self.prefix, vm.name))
         macs: dict[str, str] = {}
         reservations = []
         for network in request.networks:
@@ -180,6 +176,21 @@ class LibvirtBackend:
                     opts=pulumi.ResourceOptions(parent=parent),
                 )
             )
+        guest_nics = [
+            (macs[network.segment], request.addresses[network.segment])
+            for network in request.networks
+            if network.segment in macs
+        ]
+        cloudinit_disk = CloudInitDisk(
+            f"{self.prefix}-{vm.name}-cloudinit",
+            uri=uri,
+            pool=host.storage,
+            volume_name=names.cloudinit_volume(self.prefix, vm.name),
+            user_data=request.user_data,
+            meta_data=request.meta_data,
+            network_config=cloudinit.network_config(guest_nics) if guest_nics else None,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
         domain = libvirt.Domain(
             f"{self.prefix}-{vm.name}",
             name=domain_name,
@@ -191,7 +202,7 @@ class LibvirtBackend:
             description=names.domain_description(self.prefix, domain_name),
             metadata=request.metadata,
             disks=[libvirt.DomainDiskArgs(volume_id=disk.id)],
-            cloudinit=cloudinit.id,
+            cloudinit=cloudinit_disk.id,
             network_interfaces=[
                 libvirt.DomainNetworkInterfaceArgs(
                     network_name=network.network_name,
@@ -202,12 +213,13 @@ class LibvirtBackend:
                 for network in request.networks
             ],
             consoles=[libvirt.DomainConsoleArgs(type="pty", target_port="0", target_type="serial")],
-            xml=libvirt.DomainXmlArgs(xslt=filter_stylesheet(filters)) if filters else None,
+            xml=libvirt.DomainXmlArgs(xslt=domain_stylesheet(filters, names.console_log(domain_name))),
             opts=pulumi.ResourceOptions(
                 parent=parent,
                 provider=host.provider,
                 protect=vm.protect,
                 depends_on=[*(handle.resource for handle in request.filters.values()), *reservations],
+                hooks=self.snapshot_hooks.domain_hooks(),
             ),
         )
         DomainTags(

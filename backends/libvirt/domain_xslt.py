@@ -1,10 +1,16 @@
-"""The XSLT that attaches each VM interface to its segment's nwfilter.
+"""The XSLT vmfleet passes a Domain through: nwfilters on its interfaces, a log on its serial console.
 
-pulumi-libvirt has no filterref argument, but it passes the domain XML through `xml.xslt` before
-defining it. The stylesheet matches interfaces by network name, so it depends only on which segments
-the VM is on (a change to it replaces the domain); rule changes go to the filter itself.
-Network and filter names are built from validated names (letters, digits, '-'), so they need no
-escaping inside the stylesheet.
+pulumi-libvirt has neither a filterref nor a console log argument, but it passes the domain XML
+through `xml.xslt` before defining it.
+- Each interface on a firewalled segment gets `<filterref filter=...>`. The stylesheet matches
+  interfaces by network name, so it depends only on which segments the VM is on (a change to it
+  replaces the domain); rule changes go to the filter itself.
+- The serial console gets `<log file=... append='on'/>`: libvirt (virtlogd) then keeps everything
+  the guest writes on it in that file on the host, across restarts, whether or not anyone is
+  attached; `virsh console` still works. libvirt copies the console's log to the serial device it
+  derives from the console (libvirt 9.0, checked with `virsh dumpxml`).
+Network, filter and domain names are built from validated names (letters, digits, '-'), so they
+need no escaping inside the stylesheet.
 """
 
 from __future__ import annotations
@@ -27,10 +33,20 @@ _INTERFACE = """  <xsl:template match="/domain/devices/interface[source/@network
   </xsl:template>
 """
 
+_CONSOLE_LOG = """  <xsl:template match="/domain/devices/console[target/@type='serial']">
+    <xsl:copy>
+      <xsl:apply-templates select="@*"/>
+      <log file="{path}" append="on"/>
+      <xsl:apply-templates select="node()[not(self::log)]"/>
+    </xsl:copy>
+  </xsl:template>
+"""
 
-def filter_stylesheet(filters_by_network: Mapping[str, str]) -> str:
-    """XSLT adding `<filterref filter=...>` to every interface on a filtered network."""
+
+def domain_stylesheet(filters_by_network: Mapping[str, str], console_log: str) -> str:
+    """XSLT adding `<filterref filter=...>` to every interface on a filtered network and a log file
+    (an absolute path on the VM's host) to the serial console."""
     templates = "".join(
         _INTERFACE.format(network=network, filter=name) for network, name in sorted(filters_by_network.items())
     )
-    return _HEADER + templates + "</xsl:stylesheet>\n"
+    return _HEADER + templates + _CONSOLE_LOG.format(path=console_log) + "</xsl:stylesheet>\n"

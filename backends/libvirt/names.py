@@ -48,6 +48,15 @@ def domain(prefix: str, vm: str) -> str:
     return f"{prefix}-{vm}"
 
 
+QEMU_LOG_DIR = "/var/log/libvirt/qemu"
+"""Where libvirt keeps each local QEMU domain's log (`<domain>.log`), on the VM's host."""
+
+
+def console_log(domain_name: str) -> str:
+    """The file on the VM's host that keeps everything the guest wrote on its serial console."""
+    return f"{QEMU_LOG_DIR}/{domain_name}-console.log"
+
+
 def domain_description(prefix: str, domain_name: str) -> str:
     """A domain's fixed description: marks it as the stack's (see leftovers.py) and says where its tags are."""
     return f"{domain_marker(prefix)} tags: virsh metadata {domain_name} --uri https://vmfleet.dev/xmlns/tags/1"

@@ -471,7 +471,8 @@ class Disk(Resource):
 
 # ------------------------------------------------------------------------------ cloud-init disk
 class CloudInitDiskProvider(RecordedProvider, VolumeProvider):
-    """A NoCloud ISO. Inputs: `uri`, `pool`, `name`, `user_data` (often secret), `meta_data`.
+    """A NoCloud ISO. Inputs: `uri`, `pool`, `name`, `user_data` (often secret), `meta_data`, and
+    `network_config` (absent for a VM with no planned address, and in seeds made before it existed).
 
     Its id is `<volume key>;<content digest>`, the form the Domain's `cloudinit` argument takes, so
     a change of content is a new id and the Domain swaps the medium in place.
@@ -479,12 +480,15 @@ class CloudInitDiskProvider(RecordedProvider, VolumeProvider):
 
     state_name = "libvirt/cloud-init-disk"
     replace_keys = ("uri", "pool", "name", "user_data", "meta_data")
+    optional_replace_keys = ("network_config",)
     kind = "cloud-init disk"
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        image = cloudinit_iso.build(props["user_data"], props["meta_data"])
+        network_config = props.get("network_config")
+        image = cloudinit_iso.build(props["user_data"], props["meta_data"], network_config)
         key = self.upload(props, "raw", lambda: io.BytesIO(image), len(image))
-        digest = hashlib.sha256((props["user_data"] + "\0" + props["meta_data"]).encode()).hexdigest()[:16]
+        documents = [props["user_data"], props["meta_data"], *([network_config] if network_config is not None else [])]
+        digest = hashlib.sha256("\0".join(documents).encode()).hexdigest()[:16]
         return CreateResult(id_=f"{key};{digest}", outs=dict(props))
 
 
@@ -499,7 +503,16 @@ class CloudInitDisk(Resource):
         volume_name: str,
         user_data: pulumi.Input[str],
         meta_data: str,
+        network_config: str | None,
         opts: Optional[pulumi.ResourceOptions],
     ) -> None:
-        props = {"uri": uri, "pool": pool, "name": volume_name, "user_data": user_data, "meta_data": meta_data}
+        props: dict[str, Any] = {
+            "uri": uri,
+            "pool": pool,
+            "name": volume_name,
+            "user_data": user_data,
+            "meta_data": meta_data,
+        }
+        if network_config is not None:
+            props["network_config"] = network_config
         super().__init__(CloudInitDiskProvider(), name, props, opts)

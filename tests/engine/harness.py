@@ -25,15 +25,17 @@ import libvirt
 import yaml
 from pulumi import automation as auto
 
+from backends.libvirt import names
 from backends.libvirt.leftovers import Leftover, managed_objects
 from backends.libvirt.leftovers import find as find_leftovers
+from backends.libvirt.snapshot_hooks import DESTROY_VARIABLE
 from tests.declarations import ROOT
 from vmfleet.load import parse
 from vmfleet.spec import Fleet
 
-IMAGE = "/var/lib/vmfleet/images/vmfleet-tiny-1.0.qcow2"
+IMAGE = "/var/lib/vmfleet/images/vmfleet-tiny-1.1.qcow2"
 URI = "qemu:///system"
-PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "backends", "vmfleet", "audit")
+PROJECT_FILES = ("Pulumi.yaml", "__main__.py", "components", "backends", "vmfleet", "audit", "snapshots")
 PASSPHRASE = "engine-tests"
 
 
@@ -262,10 +264,12 @@ class EphemeralStack:
         self.stack.up(refresh=True, on_event=run.on_event, on_output=run.output.append, **policy_options(policy_config))
         return run
 
-    def cli(self, *arguments: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *arguments: str, timeout: float = 600, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """The `pulumi` CLI on this stack, as scripts/stack.sh runs it."""
         command = ["pulumi", *arguments, "--non-interactive", "--stack", self.stack_name]
-        environment = {**os.environ, **self.environment}
+        environment = {**os.environ, **self.environment, **(extra_env or {})}
         return subprocess.run(
             command, cwd=self.project, env=environment, capture_output=True, text=True, timeout=timeout
         )
@@ -282,6 +286,10 @@ class EphemeralStack:
         """`pulumi up` as `make up` runs it: the CLI previews first, with the policy pack."""
         return self.cli(*up_arguments(policy_config))
 
+    def cli_down(self, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`pulumi destroy` as `make down` runs it."""
+        return self.cli(*DOWN_ARGUMENTS, timeout=timeout, extra_env={DESTROY_VARIABLE: "1"})
+
     def cli_up_started(self, policy_config: str) -> subprocess.Popen[str]:
         """`cli_up` started in the background."""
         return self.cli_started(*up_arguments(policy_config))
@@ -293,9 +301,16 @@ class EphemeralStack:
         return run
 
     def destroy(self) -> None:
-        """`make down`'s destroy: refresh first, keep deleting past a failure (then raise it)."""
+        """`make down`'s destroy: refresh first, keep deleting past a failure (then raise it), with
+        the program run for its delete hooks (scripts/stack.sh)."""
         if self.stack is not None:
-            self.stack.destroy(refresh=True, continue_on_error=True, on_output=lambda _line: None)
+            workspace = self.stack.workspace
+            saved = dict(workspace.env_vars)
+            workspace.env_vars = {**saved, DESTROY_VARIABLE: "1"}
+            try:
+                self.stack.destroy(refresh=True, continue_on_error=True, run_program=True, on_output=lambda _line: None)
+            finally:
+                workspace.env_vars = saved
 
     def leftovers(self) -> list[Leftover]:
         """What `make down` reports after its destroy: the stack's objects its state does not record."""
@@ -313,6 +328,10 @@ class EphemeralStack:
         finally:
             remove_leftovers(self.prefix)
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+DOWN_ARGUMENTS = ("destroy", "--yes", "--refresh", "--continue-on-error", "--run-program")
+"""`pulumi destroy`'s arguments as `make down` gives them (with VMFLEET_DESTROY=1)."""
 
 
 def up_arguments(policy_config: str) -> list[str]:
@@ -448,3 +467,5 @@ def remove_leftovers(prefix: str) -> None:
     finally:
         conn.close()
     shutil.rmtree(f"/var/lib/libvirt/vmfleet/{prefix}", ignore_errors=True)
+    for log in Path(names.QEMU_LOG_DIR).glob(f"{prefix}-*.log"):  # QEMU's and the console's, kept by libvirt
+        log.unlink(missing_ok=True)

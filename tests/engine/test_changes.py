@@ -91,6 +91,7 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     assert planned == {
         f"{prefix}-localhost-back": "replace",
         f"{prefix}-web-01-back-address": "replace",  # a new address in the new range, and a new MAC
+        f"{prefix}-web-01-cloudinit": "replace",  # the seed's network-config names the new MAC
         web: "replace",
         f"{prefix}-web-01-tags": "update",
     }
@@ -106,6 +107,7 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     assert planned == {
         f"{prefix}-localhost-front": "replace",
         f"{prefix}-web-01-front-address": "replace",
+        f"{prefix}-web-01-cloudinit": "replace",  # the NIC is configured with its address now
         web: "replace",
         f"{prefix}-web-01-tags": "update",
     }
@@ -120,7 +122,11 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     # Segments reordered: the VM is replaced with its NICs in the new order.
     declared["vms"][0]["segments"] = ["back", "front"]
     ephemeral.declare(declared)
-    assert ephemeral.preview().changes() == {web: "replace", f"{prefix}-web-01-tags": "update"}
+    assert ephemeral.preview().changes() == {
+        web: "replace",
+        f"{prefix}-web-01-cloudinit": "replace",  # the default route follows the first NIC
+        f"{prefix}-web-01-tags": "update",
+    }
     ephemeral.up()
     assert interfaces(web) == [back, front]
     assert ephemeral.preview().changes() == {}
@@ -132,6 +138,7 @@ def test_declared_changes_reach_the_vms(ephemeral: EphemeralStack, fleet: dict[s
     planned = ephemeral.preview().changes()
     assert planned == {
         web: "replace",
+        f"{prefix}-web-01-cloudinit": "replace",
         f"{prefix}-web-01-tags": "update",
         f"{prefix}-web-01-front-address": "delete",
         f"{prefix}-localhost-front": "delete",

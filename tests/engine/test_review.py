@@ -67,7 +67,7 @@ def test_make_review_renders_the_dev_stacks_pending_change(tmp_path: Path) -> No
     assert ran.stdout.endswith(comment), "REVIEW_PRINT=comment prints the comment"
     assert comment.startswith(markdown.marker("dev"))
     assert "**✅ Policy gate passes**" in comment and "| 0 → 6 | 6 |" in comment
-    assert "| dev-db-01 | new: medium (2 vCPU, 512 MiB, 4 GiB disk), app-linux 1.0, on db | localhost |" in comment
+    assert "| dev-db-01 | new: medium (2 vCPU, 512 MiB, 4 GiB disk), app-linux 1.1, on db | localhost |" in comment
     verdict = json.loads((out / "verdict.json").read_text())
     assert verdict["ok"] and verdict["vms"] == {"new": 6} and verdict["resource_changes"] == 58
     assert (out / "review.md").read_text() == comment, "a 6-VM review fits a comment whole"

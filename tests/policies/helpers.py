@@ -24,7 +24,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import unknown_checking_proxy
 from vmpolicies import base
 
-from backends.libvirt.domain_xslt import filter_stylesheet
+from backends.libvirt.domain_xslt import domain_stylesheet
 from tests.declarations import valid
 from vmfleet import metadata
 from vmfleet.load import plan
@@ -61,7 +61,11 @@ def compliant_domain(**tag_overrides: str | None) -> dict[str, Any]:
         "type": "qemu",
         "metadata": metadata.encode(document),
         "networkInterfaces": [{"networkName": "test-db"}, {"networkName": "test-web"}],
-        "xml": {"xslt": filter_stylesheet({"test-db": "test-db-fw", "test-web": "test-web-fw"})},
+        "xml": {
+            "xslt": domain_stylesheet(
+                {"test-db": "test-db-fw", "test-web": "test-web-fw"}, "/var/log/libvirt/qemu/test-db-01-console.log"
+            )
+        },
     }
 
 

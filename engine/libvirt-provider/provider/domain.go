@@ -21,6 +21,9 @@ package provider
 //     on the host is not a reason to replace a healthy VM.
 //   - a change of a network interface's network replaces the domain: upstream's update ignores it,
 //     so the VM kept its old NIC while every preview showed the same change again.
+//   - read leaves out the addresses upstream reads from DHCP leases for interfaces that declare
+//     none: vmfleet plans each address and reserves it on the network itself, so a guest taking its
+//     lease after boot is not a change on the host (refresh and `make drift` would report it as one).
 
 import (
 	"context"
@@ -77,7 +80,11 @@ func hardenDomain(r *schema.Resource) {
 		return result
 	}
 	r.ReadContext = func(ctx context.Context, d *schema.ResourceData, meta interface{}) diag.Diagnostics {
+		held := heldAddresses(d)
 		result := read(ctx, d, meta)
+		if d.Id() != "" {
+			dropLeaseAddresses(d, held)
+		}
 		if !result.HasError() && d.Id() != "" {
 			if h := hostOf(meta); h.conn != nil {
 				markDetachedInterfaces(h.conn, d)
@@ -144,6 +151,42 @@ func leftByInterruptedRun(conn *golibvirt.Libvirt, domain golibvirt.Domain, desc
 		Description string `xml:"description"`
 	}
 	return xml.Unmarshal([]byte(definition), &parsed) == nil && parsed.Description == description
+}
+
+// heldAddresses tells, for each network interface in the state before a read, whether it holds
+// any addresses.
+func heldAddresses(d *schema.ResourceData) []bool {
+	interfaces, _ := d.Get("network_interface").([]interface{})
+	held := make([]bool, len(interfaces))
+	for i, item := range interfaces {
+		if nic, ok := item.(map[string]interface{}); ok {
+			addresses, _ := nic["addresses"].([]interface{})
+			held[i] = len(addresses) > 0
+		}
+	}
+	return held
+}
+
+// dropLeaseAddresses empties the addresses a read found for each interface that held none before.
+func dropLeaseAddresses(d *schema.ResourceData, held []bool) {
+	interfaces, ok := d.Get("network_interface").([]interface{})
+	if !ok {
+		return
+	}
+	changed := false
+	for i, item := range interfaces {
+		nic, ok := item.(map[string]interface{})
+		if !ok || (i < len(held) && held[i]) {
+			continue
+		}
+		if addresses, _ := nic["addresses"].([]interface{}); len(addresses) > 0 {
+			nic["addresses"] = []interface{}{}
+			changed = true
+		}
+	}
+	if changed {
+		_ = d.Set("network_interface", interfaces)
+	}
 }
 
 // markDetachedInterfaces clears the network_id of each interface of a running domain that has no
