@@ -15,7 +15,13 @@ from backends.proxmox.adapter import ProxmoxBackend
 from components.backend import Backend
 from components.fleet import Fleet
 from components.sdk_debug_log import drop_sdk_debug_messages
-from components.stack_state import ADDRESSES_OUTPUT, PLACEMENT_OUTPUT, PROTECTED_OUTPUT, previous_deployment
+from components.stack_state import (
+    ADDRESSES_OUTPUT,
+    PLACEMENT_OUTPUT,
+    PROTECTED_OUTPUT,
+    RETIRED_OUTPUT,
+    previous_deployment,
+)
 from vmfleet import images
 from vmfleet.load import CONFIG_KEY, FleetPlan, plan
 from vmfleet.problems import FleetDeclarationError
@@ -53,6 +59,12 @@ def deploy(fleet_plan: FleetPlan) -> Fleet:
     pulumi.export(PLACEMENT_OUTPUT, dict(fleet_plan.placement.host_of))
     pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)
     pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())
+    pulumi.export(RETIRED_OUTPUT, fleet.retired)
+    for group, (vms, reason) in fleet_plan.removed_unretired.items():
+        pulumi.log.warn(
+            f"remove_unretired: group {group} is removed without a decommission, on purpose: its VMs "
+            f"{', '.join(vms)} are destroyed with their disks, no archive and no record. Reason given: {reason}"
+        )
     return fleet
 
 
@@ -65,6 +77,7 @@ try:
         previous_placement=previous.placement,
         previously_protected=previous.protected,
         previous_addresses=previous.addresses,
+        previously_retired=previous.retired,
         is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
         inspect_image=images.virtual_size,
     )

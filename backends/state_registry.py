@@ -30,6 +30,7 @@ PROVIDERS: dict[str, str] = {
     "libvirt/nwfilter": "backends.libvirt.nwfilter:NetworkFilterProvider",
     "libvirt/domain-tags": "backends.libvirt.tags:DomainTagsProvider",
     "libvirt/address-reservation": "backends.libvirt.reservation:AddressReservationProvider",
+    "libvirt/decommission": "backends.libvirt.decommission:DecommissionProvider",
 }
 """State name -> `module:Class` of the provider that serves it now."""
 

@@ -88,6 +88,10 @@ class VmRequest:
     addresses: Mapping[str, NicAddress] = field(default_factory=dict)
     """Segment name -> the VM's address there; a backend serves it (libvirt: a DHCP reservation and a
     DNS host record on the segment's network)."""
+    archive_dir: str = "/var/lib/vmfleet/archive"
+    """Where a retired VM's decommission writes its archive and records (`Fleet.archive_dir`)."""
+    left_out_of: Sequence[str] = ()
+    """What the program leaves a retired VM out of, for its decommission record ("backup tiers", ...)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class VmHandle:
     host: str
     vm_id: pulumi.Output[str]
     resource: pulumi.Resource
+    decommission_record: pulumi.Output[str] | None = None
+    """A retired VM's decommission record (a path), once its decommission is done."""
 
 
 class Backend(Protocol):

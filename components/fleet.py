@@ -18,6 +18,9 @@ from components.vm_template import VmTemplate
 from vmfleet import addressing, rules
 from vmfleet.load import FleetPlan
 
+LEFT_OUT_WHEN_RETIRED = ("backup tiers (their selection)",)
+"""What the program leaves a retired VM out of, as its decommission record says."""
+
 
 class Fleet(pulumi.ComponentResource):
     """Builds a checked, placed `FleetPlan`, each host pool through the backend of its platform;
@@ -103,6 +106,8 @@ class Fleet(pulumi.ComponentResource):
                 },
                 child,
                 nic_addresses[vm.name],
+                archive_dir=fleet.archive_dir,
+                left_out_of=LEFT_OUT_WHEN_RETIRED,
             )
 
         cluster_services = {
@@ -111,7 +116,7 @@ class Fleet(pulumi.ComponentResource):
         for tier in fleet.backup_tiers:
             members: dict[str, list[VmHandle]] = {}
             for vm in plan.instances:
-                if vm.tags.get(rules.BACKUP_TAG) == tier.name:
+                if vm.tags.get(rules.BACKUP_TAG) == tier.name and vm.retire is None:
                     members.setdefault(vm.pool, []).append(self.vms[vm.name].handle)
             if members:
                 BackupTier(f"{name}-{tier.name}-backup", tier, members, cluster_services, child)
@@ -145,8 +150,15 @@ class Fleet(pulumi.ComponentResource):
                 "template_version": template_specs[vm.template].version,
                 "tags": dict(vm.tags),
                 "expires": vm.expires,
+                "retired": vm.retire.reason if vm.retire is not None else None,
             }
             for vm in plan.instances
         }
+        self.retired = {
+            vm_name: handle.handle.decommission_record
+            for vm_name, handle in self.vms.items()
+            if handle.handle.decommission_record is not None
+        }
+        """Retired VM -> its decommission record (a path), known once the decommission is done."""
         self.utilization = placement.utilization()
         self.register_outputs({"inventory": self.inventory, "utilization": self.utilization})

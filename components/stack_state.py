@@ -20,6 +20,11 @@ PROTECTED_OUTPUT = "protected"
 back to refuse removing a protected VM in the same run that unprotects it (see `vmfleet.load.plan`)."""
 
 
+RETIRED_OUTPUT = "retired"
+"""Stack output mapping each decommissioned VM to its decommission record, read back so the retire
+gate lets those VMs leave the declaration (see `vmfleet.decommission`)."""
+
+
 @dataclass(frozen=True)
 class PreviousDeployment:
     """The outputs of the stack's last deployment that planning needs; empty on the first one."""
@@ -30,6 +35,8 @@ class PreviousDeployment:
     """Names of the VMs deployed with `protect: true`."""
     addresses: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     """VM name -> segment -> address."""
+    retired: frozenset[str] = frozenset()
+    """Names of the VMs whose decommission is done."""
 
 
 def previous_deployment() -> PreviousDeployment:
@@ -46,6 +53,7 @@ def previous_deployment() -> PreviousDeployment:
     placement = outputs.get(PLACEMENT_OUTPUT)
     protected = outputs.get(PROTECTED_OUTPUT)
     addresses = outputs.get(ADDRESSES_OUTPUT)
+    retired = outputs.get(RETIRED_OUTPUT)
     return PreviousDeployment(
         placement={
             str(vm): host
@@ -58,4 +66,7 @@ def previous_deployment() -> PreviousDeployment:
             for vm, by_segment in (addresses.items() if isinstance(addresses, Mapping) else [])
             if isinstance(by_segment, Mapping)
         },
+        retired=frozenset(
+            str(vm) for vm, record in (retired.items() if isinstance(retired, Mapping) else []) if record
+        ),
     )

@@ -46,6 +46,8 @@ class TaggedVm(pulumi.ComponentResource):
         password_hashes: Mapping[str, pulumi.Output[str]],
         opts: Optional[pulumi.ResourceOptions] = None,
         addresses: Mapping[str, NicAddress] | None = None,
+        archive_dir: str = "/var/lib/vmfleet/archive",
+        left_out_of: Sequence[str] = (),
     ) -> None:
         super().__init__("vmfleet:compute:TaggedVm", name, None, opts)
         self.host = host.name
@@ -70,6 +72,8 @@ class TaggedVm(pulumi.ComponentResource):
             meta_data=cloudinit.meta_data(f"{vm.name}-{template.version}", hostname),
             password_hashes=password_hashes,
             addresses=dict(addresses or {}),
+            archive_dir=archive_dir,
+            left_out_of=tuple(left_out_of),
         )
         created = host.backend.virtual_machine(request, parent=self)
         if vm.critical:

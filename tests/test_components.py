@@ -255,6 +255,7 @@ def test_inventory_and_utilization_outputs(built: Built) -> None:
             "expires": "2027-01-31",
         },
         "expires": "2027-01-31",
+        "retired": None,
     }
     assert built.fleet.utilization["fleet"]["vms"] == 3
     json.dumps(built.fleet.inventory), "outputs are plain JSON values"

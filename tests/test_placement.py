@@ -60,7 +60,11 @@ def test_adding_a_group_in_front_never_moves_existing_vms() -> None:
 
 def test_shrinking_keeps_the_remaining_vms_in_place() -> None:
     before = plan(fleet_of([{"name": "web", "count": 4}]))
-    after = plan(fleet_of([{"name": "web", "count": 2}]), previous_placement=before.placement.host_of)
+    after = plan(
+        fleet_of([{"name": "web", "count": 2}]),
+        previous_placement=before.placement.host_of,
+        previously_retired=["web-03", "web-04"],
+    )
     assert after.placement.host_of == {"web-01": "h1", "web-02": "h2"}
 
 

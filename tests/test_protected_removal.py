@@ -18,6 +18,8 @@ from vmfleet.load import plan
 from vmfleet.problems import FleetDeclarationError
 
 DEPLOYED = {"placement": {"web-01": "h1", "web-02": "h2", "db-01": "h1"}}
+RETIRED = {"retired": {vm: f"/var/lib/vmfleet/archive/test/{vm}/record.json" for vm in ("web-01", "web-02", "db-01")}}
+"""The retire gate (tests/test_decommission.py) lets only retired VMs go: these were."""
 
 
 def protected_fleet() -> dict[str, Any]:
@@ -38,7 +40,7 @@ def test_removing_protected_vms_with_protect_false_is_refused_with_the_two_steps
     raw = valid()
     raw["vms"][0]["count"] = 0  # protect is false now (the default), count 0: the one-edit mistake
     with pytest.raises(pulumi.RunError) as caught:
-        run_program(raw, previous_outputs={**DEPLOYED, "protected": ["web-01", "web-02"]})
+        run_program(raw, previous_outputs={**DEPLOYED, **RETIRED, "protected": ["web-01", "web-02"]})
     text = str(caught.value)
     assert last_registrations() == [], "refused before any resource is registered"
     assert "Traceback" not in text
@@ -60,14 +62,14 @@ def test_step_one_then_step_two_succeed() -> None:
 
     step_two = valid()
     step_two["vms"][0]["count"] = 0
-    built = run_program(step_two, previous_outputs={**DEPLOYED, "protected": built.exports["protected"]})
+    built = run_program(step_two, previous_outputs={**DEPLOYED, **RETIRED, "protected": built.exports["protected"]})
     assert built.fleet is not None and list(built.fleet.inventory) == ["db-01"]
 
 
 def test_unprotected_vms_can_be_removed() -> None:
     raw = protected_fleet()
     raw["vms"][1]["count"] = 0  # db is not protected
-    built = run_program(raw, previous_outputs={**DEPLOYED, "protected": ["web-01", "web-02"]})
+    built = run_program(raw, previous_outputs={**DEPLOYED, **RETIRED, "protected": ["web-01", "web-02"]})
     assert built.fleet is not None and list(built.fleet.inventory) == ["web-01", "web-02"]
     assert built.named("test-web-01").protect
 

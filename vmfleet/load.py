@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from vmfleet import addressing, validate
+from vmfleet import addressing, decommission, validate
 from vmfleet.images import ImageInspector
 from vmfleet.placement import Placement, PlacementError, place
 from vmfleet.plan import VmInstance, expand
@@ -30,6 +30,8 @@ class FleetPlan:
     placement: Placement
     addresses: addressing.Addresses = field(default_factory=dict)
     """VM name -> segment name -> its address there (`vmfleet.addressing`)."""
+    removed_unretired: Mapping[str, tuple[list[str], str]] = field(default_factory=dict)
+    """Group -> (its VMs this run destroys without a decommission, the `remove_unretired` reason)."""
 
     def address_texts(self) -> dict[str, dict[str, str]]:
         """The addresses as text, as the stack exports them for the next run (`previous_addresses`)."""
@@ -108,6 +110,7 @@ def plan(
     inspect_image: ImageInspector | None = None,
     previously_protected: Collection[str] = (),
     previous_addresses: Mapping[str, Mapping[str, str]] | None = None,
+    previously_retired: Collection[str] = (),
 ) -> FleetPlan:
     """Parse, check, place and address; raises FleetDeclarationError before anything is deployed.
 
@@ -119,9 +122,18 @@ def plan(
     `FleetPlan.protected`); the plan must keep every one of them, since Pulumi refuses to delete a
     protected resource, and the problem says how to remove them in two runs. `previous_addresses`:
     VM name -> segment -> address of the last deployment (VMs keep their addresses).
+    `previously_retired`: the VMs the last deployment had decommissioned; with the VMs of
+    `previous_placement`, the retire gate refuses dropping any VM no `up` retired.
     """
     fleet = parse(raw, source)
-    found = validate.problems(fleet, is_secret, inspect_image, previously_protected)
+    found = validate.problems(
+        fleet,
+        is_secret,
+        inspect_image,
+        previously_protected,
+        previously_deployed=list(previous_placement or {}),
+        previously_retired=previously_retired,
+    )
     if found:
         raise FleetDeclarationError(found, source)
     instances = expand(fleet)
@@ -135,4 +147,14 @@ def plan(
         ]
         raise FleetDeclarationError(overflows, source) from None
     addresses = addressing.assign(fleet, instances, previous_addresses)
-    return FleetPlan(fleet=fleet, instances=instances, placement=placement, addresses=addresses)
+    reasons = {removal.group: removal.reason for removal in fleet.remove_unretired}
+    overridden = {
+        group: (names, reasons[group])
+        for group, names in decommission.removed_unretired(
+            fleet, list(previous_placement or {}), previously_retired
+        ).items()
+        if group in reasons
+    }
+    return FleetPlan(
+        fleet=fleet, instances=instances, placement=placement, addresses=addresses, removed_unretired=overridden
+    )

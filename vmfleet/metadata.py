@@ -36,6 +36,7 @@ def document(vm: VmInstance, template: Template, host: str) -> dict[str, Any]:
         "segments": list(vm.segments),
         "critical": vm.critical,
         "tags": dict(sorted(vm.tags.items())),
+        **({rules.RETIRED_KEY: vm.retire.reason} if vm.retire is not None else {}),
     }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from vmfleet import rules
 from vmfleet.problems import config_path
-from vmfleet.spec import CloudInit, Fleet, Size, VmGroup
+from vmfleet.spec import CloudInit, Fleet, Retirement, Size, VmGroup
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class VmInstance:
     cloud_init: CloudInit = field(compare=False)
     critical: bool = False
     """High availability: the cluster restarts the VM on another node when its node fails."""
+    retire: Retirement | None = None
+    """Set while the VM is decommissioned (its group's `retire`)."""
 
     @property
     def expires(self) -> str:
@@ -135,6 +137,7 @@ def expand(fleet: Fleet) -> list[VmInstance]:
                     autostart=group.autostart,
                     cloud_init=group.cloud_init,
                     critical=group.critical,
+                    retire=group.retire,
                 )
             )
     return instances

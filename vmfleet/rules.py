@@ -60,6 +60,16 @@ MAX_VM_COUNT: Final[int] = 9999
 """The most VMs one group may hold."""
 
 METADATA_SCHEMA: Final[str] = "vmfleet/v1"
+RETIRED_KEY: Final[str] = "retired"
+"""Key of a retired VM's tag document holding why it is decommissioned: the lease policies leave a
+VM being decommissioned alone (retiring is how an expired VM goes)."""
+
+
+def is_retired(document: object) -> bool:
+    """Whether a VM's tag document (`vmfleet.metadata.document`) says it is being decommissioned."""
+    return isinstance(document, dict) and bool(document.get(RETIRED_KEY))
+
+
 """Marks the JSON document a Domain carries in its `metadata` argument (see `vmfleet.metadata`)."""
 
 

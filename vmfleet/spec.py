@@ -359,6 +359,20 @@ class CloudInit(Strict):
     run: list[str] = Field(default_factory=list, description="Commands run once at first boot.")
 
 
+class Retirement(Strict):
+    """Why a VM group is decommissioned, and whether its disks are copied to the archive."""
+
+    reason: str = Field(min_length=3, max_length=500, description="Why, for the decommission record.")
+    archive: bool = Field(default=True, description="Copy a final backup of each disk to the archive.")
+
+
+class UnretiredRemoval(Strict):
+    """A group removed without being retired first: its VMs are destroyed at once. Logged."""
+
+    group: GroupName
+    reason: str = Field(min_length=3, max_length=500)
+
+
 class VmGroup(Strict):
     """`count` identical VMs named `<name>-01`, `<name>-02`, ... `<name>-99`, `<name>-100`, ..."""
 
@@ -381,6 +395,11 @@ class VmGroup(Strict):
     autostart: bool = True
     critical: bool = Field(
         default=False, description="High availability: the cluster restarts the VMs elsewhere when a node fails."
+    )
+    retire: Retirement | None = Field(
+        default=None,
+        description="Decommission the group: the next `up` shuts its VMs down, archives them and takes them out "
+        "of DHCP, DNS, backups and monitoring; removing the group afterwards destroys them.",
     )
 
 
@@ -486,6 +505,15 @@ class Fleet(Strict):
     access: list[AccessGrant] = Field(default_factory=list)
     vms: list[VmGroup] = Field(default_factory=list)
     snapshots: SnapshotPolicy = Field(default_factory=SnapshotPolicy)
+    archive_dir: str = Field(
+        default="/var/lib/vmfleet/archive",
+        pattern=r"^/[^\s]*$",
+        description="Where decommissions write their archives and records, on the machine that runs `up`.",
+    )
+    remove_unretired: list[UnretiredRemoval] = Field(
+        default_factory=list,
+        description="Groups removed without a decommission, on purpose (the override of the retire gate).",
+    )
 
     @property
     def prefix(self) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmfleet import addressing, operations, rules
+from vmfleet import addressing, decommission, operations, rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
@@ -26,6 +26,8 @@ def problems(
     is_secret: Callable[[str], bool] | None = None,
     inspect_image: ImageInspector | None = None,
     previously_protected: Collection[str] = (),
+    previously_deployed: Collection[str] = (),
+    previously_retired: Collection[str] = (),
 ) -> list[Problem]:
     """Every semantic mistake in `fleet`.
 
@@ -35,6 +37,8 @@ def problems(
     must hold the larger of that size and `min_disk_gib`. Without it, and for `image_url` templates,
     `min_disk_gib` alone is trusted. `previously_protected` names the VMs the last deployment made
     with Pulumi's `protect` option: each must still be declared (see `_protected_removals`).
+    `previously_deployed` and `previously_retired` name the last deployment's VMs and those of them
+    it had decommissioned: the retire gate (`vmfleet.decommission`) refuses dropping any other.
     """
     found: list[Problem] = []
     found += _duplicates(fleet)
@@ -47,7 +51,11 @@ def problems(
     found += _tag_problems(fleet, ("defaults", "tags"), fleet.defaults.tags)
     for position, group in enumerate(fleet.vms):
         found += _vm_group_problems(fleet, position, group, is_secret, image_needs)
-    found += _protected_removals(fleet, previously_protected)
+    refused = decommission.removed_unretired(fleet, previously_deployed, previously_retired)
+    overridden = {removal.group for removal in fleet.remove_unretired}
+    gated = {name for group, names in refused.items() if group not in overridden for name in names}
+    found += decommission.problems(fleet, previously_deployed, previously_retired, previously_protected)
+    found += _protected_removals(fleet, set(previously_protected) - gated)  # the gate's fix says how
     found += operations.problems(fleet)
     return found
 

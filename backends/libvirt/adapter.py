@@ -19,12 +19,15 @@ the tag document is a literal string, and the filter stylesheet is literal text.
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_libvirt as libvirt
 
 from backends.libvirt import names
+from backends.libvirt.decommission import Decommission
 from backends.libvirt.domain_xslt import domain_stylesheet
 from backends.libvirt.network import SegmentNetwork
 from backends.libvirt.nwfilter import NetworkFilter
@@ -38,6 +41,8 @@ from vmfleet import cloudinit
 from vmfleet.spec import Firewall, Host, HostPool, Node, Segment, Template
 
 GIB = 1024**3
+SHUTDOWN_TIMEOUT_S = 120
+"""How long a retired VM's guest gets to power off after the ACPI shutdown before it is forced off."""
 
 NETWORK_MODES = {"isolated": "none", "nat": "nat", "routed": "route"}
 """Our segment modes in libvirt's words."""
@@ -154,14 +159,29 @@ class LibvirtBackend:
             if network.segment in request.filters
         }
         domain_name = names.domain(self.prefix, vm.name)
-        self.snapshot_hooks.declare(domain_name, uri, names.disk_volume(self.prefix, vm.name))
+        self.snapshot_hooks.declare(
+            domain_name, uri, names.disk_volume(self.prefix, vm.name), retired=vm.retire is not None
+        )
         macs: dict[str, str] = {}
         reservations = []
+        retired_reservations: list[dict[str, Any]] = []
         for network in request.networks:
             nic = request.addresses.get(network.segment)
             if nic is None:
                 continue
             macs[network.segment] = names.mac(nic.address)
+            reservation = {
+                "uri": uri,
+                "network": network.network_name,
+                "mac": macs[network.segment],
+                "ip": nic.address,
+                "hostname": vm.name,
+                "fqdn": nic.fqdn,
+                "dhcp": nic.dhcp,
+            }
+            if vm.retire is not None:  # its decommission removes them; the program no longer declares them
+                retired_reservations.append(reservation)
+                continue
             reservations.append(
                 AddressReservation(
                     f"{self.prefix}-{vm.name}-{network.segment}-address",
@@ -197,8 +217,8 @@ class LibvirtBackend:
             type=host.domain_type,
             vcpu=vm.vcpus,
             memory=vm.memory_mib,
-            running=True,
-            autostart=vm.autostart,
+            running=vm.retire is None,
+            autostart=vm.autostart and vm.retire is None,
             description=names.domain_description(self.prefix, domain_name),
             metadata=request.metadata,
             disks=[libvirt.DomainDiskArgs(volume_id=disk.id)],
@@ -222,7 +242,7 @@ class LibvirtBackend:
                 hooks=self.snapshot_hooks.domain_hooks(),
             ),
         )
-        DomainTags(
+        tags = DomainTags(
             f"{self.prefix}-{vm.name}-tags",
             uri=uri,
             domain=domain_name,
@@ -230,4 +250,27 @@ class LibvirtBackend:
             tags=dict(vm.tags),
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[domain], protect=vm.protect),
         )
-        return VmHandle(name=vm.name, host=host.name, vm_id=domain.id, resource=domain)
+        record = None
+        if vm.retire is not None:
+            decommission = Decommission(
+                f"{self.prefix}-{vm.name}-decommission",
+                {
+                    "uri": uri,
+                    "stack": pulumi.get_stack(),
+                    "vm": vm.name,
+                    "domain": domain_name,
+                    "pool": host.storage,
+                    "volume": names.disk_volume(self.prefix, vm.name),
+                    "archive": vm.retire.archive,
+                    "archive_dir": request.archive_dir,
+                    "reason": vm.retire.reason,
+                    "facts": json.loads(request.metadata),
+                    "reservations": retired_reservations,
+                    "logs": [names.console_log(domain_name), names.qemu_log(domain_name)],
+                    "left_out_of": list(request.left_out_of),
+                    "shutdown_timeout_s": SHUTDOWN_TIMEOUT_S,
+                },
+                opts=pulumi.ResourceOptions(parent=parent, depends_on=[domain, tags]),
+            )
+            record = decommission.record
+        return VmHandle(name=vm.name, host=host.name, vm_id=domain.id, resource=domain, decommission_record=record)

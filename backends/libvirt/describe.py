@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from backends.libvirt.decommission import DecommissionProvider
 from backends.libvirt.network import SegmentNetworkProvider
 from backends.libvirt.nwfilter import NetworkFilterProvider
 from backends.libvirt.provider_base import LibvirtProvider
@@ -39,6 +40,7 @@ DYNAMIC_PROVIDERS: Final[tuple[type[LibvirtProvider], ...]] = (
     NetworkFilterProvider,
     DomainTagsProvider,
     AddressReservationProvider,
+    DecommissionProvider,
 )
 """Every dynamic provider of this backend (tests check this against the state registry)."""
 
@@ -75,12 +77,12 @@ change of theirs follows the VM's or its network's own, told once (a change foun
 
 def dynamic_provider(props: Mapping[str, Any]) -> type[LibvirtProvider] | None:
     """The provider class of a dynamic resource with these properties (inputs or outputs), or None."""
-    matching = [
-        provider
-        for provider in DYNAMIC_PROVIDERS
-        if all(key in props for key in (*provider.replace_keys, *provider.update_keys))
-    ]
-    return max(matching, key=lambda p: len(p.replace_keys) + len(p.update_keys), default=None)
+    matching = [provider for provider in DYNAMIC_PROVIDERS if all(key in props for key in _keys(provider))]
+    return max(matching, key=lambda p: len(_keys(p)), default=None)
+
+
+def _keys(provider: type[LibvirtProvider]) -> tuple[str, ...]:
+    return (*provider.replace_keys, *provider.update_keys, *provider.identity_keys)
 
 
 def is_volume(provider: type[LibvirtProvider]) -> bool:

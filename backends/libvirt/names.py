@@ -52,6 +52,11 @@ QEMU_LOG_DIR = "/var/log/libvirt/qemu"
 """Where libvirt keeps each local QEMU domain's log (`<domain>.log`), on the VM's host."""
 
 
+def qemu_log(domain_name: str) -> str:
+    """The file on the VM's host where libvirt logs the domain's QEMU command lines and errors."""
+    return f"{QEMU_LOG_DIR}/{domain_name}.log"
+
+
 def console_log(domain_name: str) -> str:
     """The file on the VM's host that keeps everything the guest wrote on its serial console."""
     return f"{QEMU_LOG_DIR}/{domain_name}-console.log"

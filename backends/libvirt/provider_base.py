@@ -15,12 +15,14 @@ class LibvirtProvider(ResourceProvider):
     `update_keys` are inputs `update` brings about in place (a stopped object started, autostart).
     `optional_replace_keys` replace like `replace_keys` but may be absent (inputs added after objects
     of the kind were deployed: absent in their state and in the new inputs, they change nothing);
-    the kind is told from the other keys (`describe.dynamic_provider`).
+    the kind is told from the other keys and `identity_keys` (`describe.dynamic_provider`).
     """
 
     replace_keys: ClassVar[tuple[str, ...]] = ()
     optional_replace_keys: ClassVar[tuple[str, ...]] = ()
     update_keys: ClassVar[tuple[str, ...]] = ()
+    identity_keys: ClassVar[tuple[str, ...]] = ()
+    """Inputs that tell the kind apart without changing anything (for a kind that never changes)."""
     kind: ClassVar[str] = "object"
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

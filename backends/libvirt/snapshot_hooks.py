@@ -82,6 +82,7 @@ class SnapshotHooks:
         self._disks: dict[str, str] = {}  # disk volume name -> domain name
         self._detached: dict[str, snapshots.Detached] = {}
         self._new_disk: set[str] = set()
+        self._retired: set[str] = set()  # decommissioned in this run: no snapshot, it deletes them
         self.before_update = pulumi.ResourceHook("vmfleet-libvirt-snapshot-before-update", self._before_update)
         self.before_delete = pulumi.ResourceHook("vmfleet-libvirt-snapshots-before-delete", self._before_delete)
         self.after_create = pulumi.ResourceHook("vmfleet-libvirt-snapshots-after-create", self._after_create)
@@ -91,9 +92,11 @@ class SnapshotHooks:
         if uri not in self._hosts:
             self._hosts.append(uri)
 
-    def declare(self, domain_name: str, uri: str, disk_volume: str) -> None:
+    def declare(self, domain_name: str, uri: str, disk_volume: str, retired: bool = False) -> None:
         self._declared[domain_name] = uri
         self._disks[disk_volume] = domain_name
+        if retired:
+            self._retired.add(domain_name)
 
     def domain_hooks(self) -> pulumi.ResourceHookBinding:
         return pulumi.ResourceHookBinding(
@@ -108,7 +111,7 @@ class SnapshotHooks:
         name = _name(args.old_outputs) or _name(args.new_inputs)
         keys = [key for key in changed_inputs(args.old_inputs, args.new_inputs) if key not in UNSENT_KEYS]
         uri = self._declared.get(name)
-        if not self.policy.before_change or not keys or uri is None:
+        if not self.policy.before_change or not keys or uri is None or name in self._retired:
             return
         description = f"before update by pulumi up: {', '.join(keys)} changed"
         taken = await self._on(

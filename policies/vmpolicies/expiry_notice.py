@@ -18,6 +18,8 @@ SCHEMA: dict[str, dict[str, Any]] = {"warnDays": {"type": "integer", "minimum": 
 
 
 def check(vm: VmFacts, config: Settings) -> list[str]:
+    if rules.is_retired(vm.document):
+        return []  # being decommissioned: the notice has done its job
     expires = rules.parse_iso_date(vm.tags.get("expires", ""))
     if expires is None:
         return []  # vm-lifespan reports a missing or malformed date
@@ -28,7 +30,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
                 vm.name,
                 RULE,
                 f"it expires on {expires.isoformat()}, in {days_left} days",
-                "extend expires if the VM is still needed; otherwise plan its removal",
+                "extend expires if the VM is still needed; otherwise retire its group (retire: {reason: ...})",
             )
         ]
     return []

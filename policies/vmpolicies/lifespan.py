@@ -2,7 +2,8 @@
 
 The documented exemption: tags `lifespan: permanent` plus `lifespan_justification: <why>` lift the
 maximum lifespan, only where the stack's config sets `allowPermanent`. An expired VM is never exempt:
-its `expires` date is also its review date.
+its `expires` date is also its review date. A VM being decommissioned (its group's `retire`, in its
+tag document) is not judged: retiring it is the way out.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
 
 
 def check(vm: VmFacts, config: Settings) -> list[str]:
+    if rules.is_retired(vm.document):
+        return []  # being decommissioned: retiring is how an expired VM goes
     expires_text = vm.tags.get("expires", "")
     expires = rules.parse_iso_date(expires_text)
     if expires is None:
@@ -45,7 +48,7 @@ def check(vm: VmFacts, config: Settings) -> list[str]:
                 vm.name,
                 RULE,
                 f"it expired on {expires.isoformat()} ({(today - expires).days} days ago)",
-                "remove the VM from the declaration, or extend expires after review",
+                "retire its group (retire: {reason: ...}; README: Decommission), or extend expires after review",
             )
         )
     limit = rules.latest_expiry(today, config["maxLifespanDays"])
