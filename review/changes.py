@@ -439,7 +439,15 @@ def _part_phrases(parts: Sequence[Step]) -> list[str]:
         if kind == CLOUD_INIT_KIND:
             keys = _changed_keys(part)
             secret = any((part.old and part.old.inputs.get(k) == SECRET) or part.inputs.get(k) == SECRET for k in keys)
-            what = "user data" if "user_data" in keys else "instance data" if keys == ["meta_data"] else "data"
+            what = (
+                "user data"
+                if "user_data" in keys
+                else "instance data"
+                if keys == ["meta_data"]
+                else "network config"
+                if keys == ["network_config"]
+                else "data"
+            )
             phrases.append(f"cloud-init {what} changed" + (f" ({SECRET})" if secret else ""))
         else:
             phrases.append(f"{kind} {OP_WORDS.get(part.op, part.op)}")

@@ -109,6 +109,11 @@ def _new_template_version(fleet: dict[str, Any]) -> None:
     fleet["templates"][0]["version"] = "1.1"
 
 
+def _shrink_app(fleet: dict[str, Any]) -> None:
+    _app(fleet).update(count=0)
+    fleet["remove_unretired"] = [{"group": "app", "reason": "the review test's shrink case"}]
+
+
 def _bad_segment(fleet: dict[str, Any]) -> None:
     _web(fleet)["segments"] = ["front", "dmz"]
 
@@ -129,7 +134,7 @@ CASES: tuple[Case, ...] = (
         "app moves to size nano: its disk would shrink 2 -> 1 GiB, which the disk's provider refuses mid-plan",
         _change(lambda f: _app(f).update(size="nano")),
     ),
-    Case("shrink", "app shrinks from 1 to 0 VMs", _change(lambda f: _app(f).update(count=0))),
+    Case("shrink", "app shrinks from 1 to 0 VMs, on purpose without a decommission", _change(_shrink_app)),
     Case(
         "violations",
         "web's expiry date is yesterday (mandatory vm-lifespan) and sizing-limits allows 64 MiB (advisory)",
@@ -166,8 +171,8 @@ def expected_vm_changes(case: str, recorded: dt.date) -> dict[str, str]:
         "violations": {"web-01": f"retag: expires {web_expires} → {yesterday}: in place"},
         "secret": {"app-01": "cloud-init user data changed ([secret]): in place"},
         "segment": {
-            "web-01": "segment front's network is replaced: replaced, disk kept",
-            "app-01": "segment front's network is replaced: replaced, disk kept",
+            "web-01": "cloud-init network config changed; segment front's network is replaced: replaced, disk kept",
+            "app-01": "cloud-init network config changed; segment front's network is replaced: replaced, disk kept",
         },
         "template": {"web-01": rebuilt, "app-01": rebuilt},
         "pull-request": {

@@ -112,7 +112,9 @@ def test_a_secret_change_shows_as_secret_and_never_its_value() -> None:
 def test_a_replaced_network_replaces_its_vms_and_says_why() -> None:
     review = review_of("segment")
     assert review.counts() == {"replaced": 2}
-    assert vm_row("segment", "web-01") == "segment front's network is replaced: replaced, disk kept"
+    assert vm_row("segment", "web-01") == (
+        "cloud-init network config changed; segment front's network is replaced: replaced, disk kept"
+    )
     network = next(row for row in review.resources if row.kind == "network")
     assert network.change.startswith("replaced: cidr ") and " → " in network.change
     nwfilter = next(row for row in review.resources if row.kind == "nwfilter")
