@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pulumi
 import pulumi.runtime
 
+from audit.settings import CONFIG_KEY as AUDIT_CONFIG_KEY
+from audit.settings import AuditConfig, lease_warning_days
 from backends.libvirt import LibvirtBackend
 from backends.libvirt.probe import best_domain_type
 from backends.libvirt.snapshot_hooks import DESTROY_VARIABLE, SnapshotHooks
@@ -22,11 +26,11 @@ from components.stack_state import (
     RETIRED_OUTPUT,
     previous_deployment,
 )
-from vmfleet import images
-from vmfleet.load import CONFIG_KEY, FleetPlan, plan
+from vmfleet import images, monitoring
+from vmfleet.load import CONFIG_KEY, FleetPlan, parse, parse_section, plan
 from vmfleet.problems import FleetDeclarationError
 from vmfleet.spec import Fleet as FleetSpec
-from vmfleet.spec import SnapshotPolicy
+from vmfleet.spec import Host, SnapshotPolicy
 
 drop_sdk_debug_messages()
 config = pulumi.Config()
@@ -46,13 +50,31 @@ BACKENDS: dict[str, Callable[[FleetSpec], Backend]] = {"libvirt": libvirt_backen
 """The host pool platforms this program deploys to, each with how to make its backend for a fleet."""
 
 
-def deploy(fleet_plan: FleetPlan) -> Fleet:
+def monitoring_thresholds(spec: FleetSpec) -> monitoring.Thresholds | None:
+    """What the monitoring rules compare with, each from its one home: the audit's idle threshold
+    (`vmfleet:audit`), the pack's expiry notice (policies/config/<stack>.json), `monitoring.idle_days`."""
+    if spec.monitoring is None:
+        return None
+    sys.path.insert(0, str(Path("policies").resolve()))  # the pack's own settings and defaults
+    stack = pulumi.get_stack()
+    raw = config.get_object(AUDIT_CONFIG_KEY)
+    source = f"Pulumi.{stack}.yaml ({namespace}{AUDIT_CONFIG_KEY})"
+    own = AuditConfig() if raw is None else parse_section(AuditConfig, raw, source, "thresholds")
+    return monitoring.Thresholds(
+        lease_warning_days=lease_warning_days(Path("policies") / "config" / f"{stack}.json"),
+        idle_cpu_percent=own.idle_cpu_percent,
+        idle_days=spec.monitoring.idle_days,
+    )
+
+
+def deploy(fleet_plan: FleetPlan, thresholds: monitoring.Thresholds | None) -> Fleet:
     """The plan's resources, each host pool through its platform's backend, and the stack's outputs."""
     fleet = Fleet(
         "fleet",
         fleet_plan,
         backends={platform: make(fleet_plan.fleet) for platform, make in BACKENDS.items()},
         password_hash=config.require_secret,
+        monitoring_thresholds=thresholds,
     )
     pulumi.export("inventory", fleet.inventory)
     pulumi.export("utilization", fleet.utilization)
@@ -68,25 +90,42 @@ def deploy(fleet_plan: FleetPlan) -> Fleet:
     return fleet
 
 
+def destroy_hooks() -> None:
+    """`make down`: the engine deletes whatever the state holds and calls the hooks its resources
+    name, so register those alone, with the declaration's libvirt hosts (to find each domain), and
+    no resource or provider: a host that does not answer then fails only its own deletes. A
+    declaration that no longer parses leaves the hooks without hosts (each VM's snapshots are then
+    dropped with its disk)."""
+    try:
+        spec = parse(config.require_object(CONFIG_KEY), f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})")
+    except FleetDeclarationError as error:
+        pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
+        SnapshotHooks(SnapshotPolicy(), destroying=True)
+        return
+    hooks = SnapshotHooks(spec.snapshots, destroying=True)
+    for pool in spec.host_pools:
+        for host in pool.hosts:
+            if isinstance(host, Host):
+                hooks.add_host(host.uri)
+
+
 namespace = f"{pulumi.get_project()}:"
-previous = previous_deployment()
-try:
-    checked = plan(
-        config.require_object(CONFIG_KEY),
-        source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
-        previous_placement=previous.placement,
-        previously_protected=previous.protected,
-        previous_addresses=previous.addresses,
-        previously_retired=previous.retired,
-        is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
-        inspect_image=images.virtual_size,
-    )
-except FleetDeclarationError as error:
-    if not destroying:
-        raise pulumi.RunError(str(error)) from None
-    # A destroy deletes what the state holds whatever the declaration says; it only needs the
-    # hooks its Domains name (without the hosts, they cannot delete the VMs' snapshots first).
-    pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
-    SnapshotHooks(SnapshotPolicy(), destroying=True)
+if destroying:
+    destroy_hooks()
 else:
-    fleet = deploy(checked)
+    previous = previous_deployment()
+    try:
+        checked = plan(
+            config.require_object(CONFIG_KEY),
+            source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
+            previous_placement=previous.placement,
+            previously_protected=previous.protected,
+            previous_addresses=previous.addresses,
+            previously_retired=previous.retired,
+            is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+            inspect_image=images.virtual_size,
+        )
+        thresholds = monitoring_thresholds(checked.fleet)
+    except FleetDeclarationError as error:
+        raise pulumi.RunError(str(error)) from None
+    fleet = deploy(checked, thresholds)

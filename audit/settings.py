@@ -90,6 +90,23 @@ def audit_config(stack_file: Path, overrides: Mapping[str, float] | None = None)
     return parse_section(AuditConfig, given, COMMAND_LINE, "thresholds", NOT_RUN)
 
 
+def pack_config(policy_config: Path | None) -> dict[str, Any]:
+    """The pack's config file (`policies/config/<stack>.json`), or {} where there is none."""
+    if policy_config is None or not policy_config.is_file():
+        return {}
+    loaded = json.loads(policy_config.read_text())
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def lease_warning_days(policy_config: Path | None) -> int:
+    """The pack's vm-expiry-notice `warnDays` (its default where the config sets none); needs the
+    pack's folder (policies/) on sys.path."""
+    from vmpolicies import expiry_notice
+    from vmpolicies.base import settings
+
+    return int(settings(pack_config(policy_config).get(expiry_notice.NAME) or {}, expiry_notice.SCHEMA)["warnDays"])
+
+
 def thresholds(
     stack_file: Path, policy_config: Path | None, overrides: Mapping[str, float] | None = None
 ) -> Thresholds:
@@ -99,7 +116,7 @@ def thresholds(
     from vmpolicies.base import settings
 
     own = audit_config(stack_file, overrides)
-    config = json.loads(policy_config.read_text()) if policy_config is not None and policy_config.is_file() else {}
+    config = pack_config(policy_config)
     notice = settings(config.get(expiry_notice.NAME) or {}, expiry_notice.SCHEMA)
     templates = settings(config.get(approved_templates.NAME) or {}, approved_templates.SCHEMA)
     tags = settings(config.get(mandatory_tags.NAME) or {}, mandatory_tags.SCHEMA)

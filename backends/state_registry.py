@@ -31,6 +31,7 @@ PROVIDERS: dict[str, str] = {
     "libvirt/domain-tags": "backends.libvirt.tags:DomainTagsProvider",
     "libvirt/address-reservation": "backends.libvirt.reservation:AddressReservationProvider",
     "libvirt/decommission": "backends.libvirt.decommission:DecommissionProvider",
+    "monitoring/text-file": "backends.monitoring.files:TextFileProvider",
 }
 """State name -> `module:Class` of the provider that serves it now."""
 

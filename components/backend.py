@@ -104,6 +104,8 @@ class VmHandle:
     resource: pulumi.Resource
     decommission_record: pulumi.Output[str] | None = None
     """A retired VM's decommission record (a path), once its decommission is done."""
+    monitored_as: str | None = None
+    """The name its host's Prometheus exporter reports it by (libvirt: the domain name), if any."""
 
 
 class Backend(Protocol):

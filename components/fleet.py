@@ -12,13 +12,15 @@ from components.backend import Backend, ClusterServices, HostHandle, VmHandle
 from components.backup_tier import BackupTier
 from components.firewall import Firewall
 from components.host_pool import HostPool
+from components.monitoring import Monitoring
 from components.network_segment import NetworkSegment
 from components.tagged_vm import TaggedVm
 from components.vm_template import VmTemplate
-from vmfleet import addressing, rules
+from vmfleet import addressing, monitoring, rules
 from vmfleet.load import FleetPlan
 
-LEFT_OUT_WHEN_RETIRED = ("backup tiers (their selection)",)
+LEFT_OUT_WHEN_RETIRED = "backup tiers (their selection)"
+LEFT_OUT_OF_MONITORING = "the Prometheus metrics (vmfleet_vm_info and its lease)"
 """What the program leaves a retired VM out of, as its decommission record says."""
 
 
@@ -39,6 +41,7 @@ class Fleet(pulumi.ComponentResource):
         backends: Mapping[str, Backend],
         password_hash: Callable[[str], pulumi.Output[str]],
         opts: Optional[pulumi.ResourceOptions] = None,
+        monitoring_thresholds: monitoring.Thresholds | None = None,
     ) -> None:
         super().__init__("vmfleet:fleet:Fleet", name, None, opts)
         fleet, placement = plan.fleet, plan.placement
@@ -107,7 +110,7 @@ class Fleet(pulumi.ComponentResource):
                 child,
                 nic_addresses[vm.name],
                 archive_dir=fleet.archive_dir,
-                left_out_of=LEFT_OUT_WHEN_RETIRED,
+                left_out_of=(LEFT_OUT_WHEN_RETIRED, *([LEFT_OUT_OF_MONITORING] if fleet.monitoring else [])),
             )
 
         cluster_services = {
@@ -160,5 +163,18 @@ class Fleet(pulumi.ComponentResource):
             if handle.handle.decommission_record is not None
         }
         """Retired VM -> its decommission record (a path), known once the decommission is done."""
+        if fleet.monitoring is not None:
+            if monitoring_thresholds is None:
+                raise ValueError("the declaration has monitoring: pass monitoring_thresholds")
+            Monitoring(
+                f"{name}-monitoring",
+                fleet.monitoring,
+                fleet,
+                plan.instances,
+                placement.host_of,
+                {vm: handle.handle.monitored_as for vm, handle in self.vms.items() if handle.handle.monitored_as},
+                monitoring_thresholds,
+                child,
+            )
         self.utilization = placement.utilization()
         self.register_outputs({"inventory": self.inventory, "utilization": self.utilization})

@@ -24,6 +24,7 @@ from typing import Any, Final
 from vmpolicies.vm import vm_facts
 
 from backends.libvirt import describe as libvirt_describe
+from backends.monitoring import describe as monitoring_describe
 from backends.proxmox import describe as proxmox_describe
 from review.events import SECRET, UNKNOWN, Drift, Preview, Step, name_of
 from vmfleet import rules
@@ -63,6 +64,7 @@ SECTIONS: Final[tuple[Section, ...]] = (
     Section("vmfleet:fleet:HostPool", "Host pools", "host pool"),
     Section("vmfleet:operations:BackupTier", "Backup tiers", "backup tier", "-backup"),
     Section("vmfleet:operations:AccessGrant", "Access grants", "access grant"),
+    Section("vmfleet:operations:Monitoring", "Monitoring", "monitoring", "-monitoring"),
 )
 """The components other than VMs (components/); `tests/review` checks it against what the program registers."""
 OTHER = Section("", "Other resources", "resource")
@@ -249,6 +251,9 @@ def kind_of(step: Step) -> str:
         found: str | None = backend.kind(step.type, step.inputs)
         if found:
             return found
+    found = monitoring_describe.kind(step.type, step.inputs)
+    if found:
+        return found
     if step.type.startswith("pulumi:providers:"):
         return f"{step.type.removeprefix('pulumi:providers:')} provider"
     return step.type.rsplit(":", 1)[-1]

@@ -24,6 +24,9 @@ LOGS=/var/log/libvirt
 VERDICT=/var/lib/vmfleet/domain-type
 IMAGE=/var/lib/vmfleet/images/vmfleet-tiny-1.1.qcow2
 WAIT_SECONDS=10
+# Prometheus' libvirt exporter for the local host (Debian prometheus-libvirt-exporter), on loopback only.
+EXPORTER=prometheus-libvirt-exporter
+EXPORTER_ADDRESS=${VMFLEET_EXPORTER_ADDRESS:-127.0.0.1:9177}
 
 # Bounded: a libvirtd that stopped answering (SIGSTOP, a deadlock) must not hang `make up` here.
 reachable() { timeout 15 virsh -c "$URI" version >/dev/null 2>&1; }
@@ -193,6 +196,48 @@ start() {
   done
 }
 
+# The exporter answers: it serves its metrics page (libvirt_up says whether it reached libvirt).
+exporter_answers() {
+  python3 - "$EXPORTER_ADDRESS" 2>/dev/null <<'EOF'
+import sys
+import urllib.request
+
+with urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=5) as page:
+    sys.exit(0 if b"\nlibvirt_up " in page.read() else 1)
+EOF
+}
+
+# The exporter started by this script, if it still runs: its pid, or nothing.
+exporter_pid() {
+  local pid
+  pid=$(sed -nE "s/^$EXPORTER ([0-9]+)\$/\1/p" "$STARTED" 2>/dev/null)
+  if [ -n "$pid" ] && alive "$pid" && grep -q "$EXPORTER" "/proc/$pid/cmdline" 2>/dev/null; then echo "$pid"; fi
+}
+
+start_exporter() {
+  if exporter_answers; then
+    echo "==> $EXPORTER answers at http://$EXPORTER_ADDRESS/metrics"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || fail "$EXPORTER does not answer at http://$EXPORTER_ADDRESS/metrics; starting it needs root"
+  command -v "$EXPORTER" >/dev/null || "$here/system-packages.sh" "$EXPORTER"
+  mkdir -p "$LOGS"
+  echo "==> starting $EXPORTER on $EXPORTER_ADDRESS (loopback only)"
+  setsid "$EXPORTER" --web.listen-address="$EXPORTER_ADDRESS" --libvirt.uri="$URI" \
+    >>"$LOGS/$EXPORTER.log" 2>&1 </dev/null &
+  local pid=$!
+  for _ in $(seq 1 $((WAIT_SECONDS * 5))); do
+    if exporter_answers; then
+      record_started "$EXPORTER" "$pid"
+      echo "==> $EXPORTER answers at http://$EXPORTER_ADDRESS/metrics (pid $pid)"
+      return 0
+    fi
+    alive "$pid" || break
+    sleep 0.2
+  done
+  fail "$EXPORTER does not answer at http://$EXPORTER_ADDRESS/metrics within ${WAIT_SECONDS} s; see $LOGS/$EXPORTER.log"
+}
+
 # libvirt reports KVM usable whenever /dev/kvm opens, but on some nested machines a KVM guest never
 # gets past its first instructions. Boot the tiny image once with KVM and record what works, so
 # `domain_type: auto` picks a type that boots (see backends/libvirt/probe.py).
@@ -227,6 +272,11 @@ stop() {
     return 0
   fi
   local daemon pid
+  pid=$(exporter_pid)
+  if [ -n "$pid" ]; then
+    kill "$pid"
+    echo "==> stopped $EXPORTER (pid $pid)"
+  fi
   for daemon in libvirtd virtlockd virtlogd; do
     started_by_us "$daemon" || continue
     pid=$(sed -nE "s/^$daemon ([0-9]+)\$/\1/p" "$STARTED")
@@ -265,6 +315,12 @@ status() {
       "$(started_by_us "$daemon" && echo "started by this script" || echo "not started by this script")," \
       "log: $(log_of "$daemon")"
   done
+  pid=$(exporter_pid)
+  if exporter_answers; then
+    echo "$EXPORTER: answers at http://$EXPORTER_ADDRESS/metrics${pid:+, started by this script (pid $pid)}"
+  else
+    echo "$EXPORTER: DOES NOT ANSWER at http://$EXPORTER_ADDRESS/metrics (monitoring needs it), log: $LOGS/$EXPORTER.log"
+  fi
   if reachable; then
     timeout 15 virsh -c "$URI" version
     echo "domain type for this host: $(cat "$VERDICT" 2>/dev/null || echo 'not yet probed')"
@@ -273,7 +329,7 @@ status() {
 }
 
 case "${1:-start}" in
-  start) start; record_domain_type ;;
+  start) start; start_exporter; record_domain_type ;;
   stop) stop ;;
   status) status ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;

@@ -10,7 +10,11 @@
 #            shellcheck: actionlint (make lint) checks the workflows' shell steps with it;
 #            postgresql: the team state backend's test runs Debian's PostgreSQL, as `make state-server` does;
 #            busybox-static: the dev image's boot reads cloud-init documents with busybox awk, and the
-#            unit tests run that reader under it
+#            unit tests run that reader under it;
+#            prometheus (promtool), prometheus-node-exporter, prometheus-libvirt-exporter: the monitoring
+#            rules' tests, and the engine test that runs a real Prometheus on loopback
+#   Installing never starts a service: a policy-rc.d that denies every start is in place meanwhile
+#   (Debian's packages of Prometheus and its exporters would otherwise listen on every interface).
 set -euo pipefail
 
 packages=(
@@ -18,6 +22,7 @@ packages=(
   xsltproc
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base
   strace util-linux iproute2 shellcheck postgresql busybox-static
+  prometheus prometheus-node-exporter prometheus-libvirt-exporter
 )
 
 if [ $# -gt 0 ]; then
@@ -39,4 +44,10 @@ fi
 echo "==> installing Debian packages: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\n# scripts/system-packages.sh: no service starts while it installs\nexit 101\n' >"$policy"
+  chmod 0755 "$policy"
+  trap 'rm -f "$policy"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -33,6 +33,7 @@ def test_components_exist() -> None:
         "TaggedVm",
         "BackupTier",
         "AccessGrant",
+        "Monitoring",
     }
 
 

@@ -65,6 +65,12 @@ class Host(Node):
         default="kvm",
         description="kvm (hardware virtualization), qemu (software emulation) or auto (kvm when the host offers it).",
     )
+    exporter: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9.-]+:[0-9]{1,5}$",
+        description="host:port of the host's Prometheus libvirt exporter; a local host's default is "
+        "127.0.0.1:9177 (started by scripts/hypervisor.sh).",
+    )
 
 
 class ProxmoxNode(Node):
@@ -479,6 +485,22 @@ class SnapshotPolicy(Strict):
     )
 
 
+class Monitoring(Strict):
+    """Prometheus that follows the fleet (`vmfleet.monitoring`): `up` writes the file-based service
+    discovery targets of every host's libvirt exporter and the VMs' info metrics, for node_exporter's
+    textfile collector, on the machine that runs it."""
+
+    targets_dir: str = Field(
+        default="/var/lib/vmfleet/prometheus", pattern=r"^/[^\s]*$", description="file_sd: <stack>-libvirt.json."
+    )
+    textfile_dir: str = Field(
+        default="/var/lib/prometheus/node-exporter",
+        pattern=r"^/[^\s]*$",
+        description="node_exporter's --collector.textfile.directory: vmfleet-<stack>.prom.",
+    )
+    idle_days: int = Field(default=7, ge=1, le=30, description="Days below the idle CPU share before VmfleetVmIdle.")
+
+
 class Fleet(Strict):
     """The whole virtual-machine estate of one stack."""
 
@@ -509,6 +531,9 @@ class Fleet(Strict):
         default="/var/lib/vmfleet/archive",
         pattern=r"^/[^\s]*$",
         description="Where decommissions write their archives and records, on the machine that runs `up`.",
+    )
+    monitoring: Monitoring | None = Field(
+        default=None, description="Write Prometheus targets and metrics for the fleet (README: Monitoring)."
     )
     remove_unretired: list[UnretiredRemoval] = Field(
         default_factory=list,

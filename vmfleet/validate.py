@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vmfleet import addressing, decommission, operations, rules
+from vmfleet import addressing, decommission, monitoring, operations, rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
@@ -57,6 +57,7 @@ def problems(
     found += decommission.problems(fleet, previously_deployed, previously_retired, previously_protected)
     found += _protected_removals(fleet, set(previously_protected) - gated)  # the gate's fix says how
     found += operations.problems(fleet)
+    found += monitoring.problems(fleet)
     return found
 
 

@@ -273,4 +273,11 @@ class LibvirtBackend:
                 opts=pulumi.ResourceOptions(parent=parent, depends_on=[domain, tags]),
             )
             record = decommission.record
-        return VmHandle(name=vm.name, host=host.name, vm_id=domain.id, resource=domain, decommission_record=record)
+        return VmHandle(
+            name=vm.name,
+            host=host.name,
+            vm_id=domain.id,
+            resource=domain,
+            decommission_record=record,
+            monitored_as=domain_name,
+        )

@@ -130,7 +130,10 @@ def _objects_on(conn: Any, _progress: Progress, *, uri: str, fleet: Fleet, stora
     virsh = f"virsh -c {uri}"
     found = [
         Leftover(
-            "domain", domain.name(), uri, f"{virsh} destroy {domain.name()}; {virsh} undefine {domain.name()} --nvram"
+            "domain",
+            domain.name(),
+            uri,
+            f"{virsh} destroy {domain.name()}; {virsh} undefine {domain.name()} --nvram --snapshots-metadata",
         )
         for domain in _domains(conn, prefix)
     ]

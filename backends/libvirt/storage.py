@@ -64,6 +64,9 @@ def volume_xml(name: str, capacity_bytes: int, volume_format: str, backing: tupl
         ET.SubElement(root, "allocation", unit="bytes").text = "0"
     target = ET.SubElement(root, "target")
     ET.SubElement(target, "format", type=volume_format)
+    if volume_format == "qcow2":
+        # qcow2 v3: libvirt's default is 0.10 (v2), which QEMU cannot grow while it holds snapshots
+        ET.SubElement(target, "compat").text = "1.1"
     if backing is not None:
         backing_store = ET.SubElement(root, "backingStore")
         ET.SubElement(backing_store, "path").text = backing[0]

@@ -448,7 +448,7 @@ def remove_leftovers(prefix: str) -> None:
             if domain.name().startswith(prefix + "-"):
                 if domain.isActive():
                     domain.destroy()
-                domain.undefine()
+                domain.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA | libvirt.VIR_DOMAIN_UNDEFINE_NVRAM)
         for pool in conn.listAllStoragePools():
             if pool.name().startswith(prefix + "-"):
                 if pool.isActive():

@@ -96,7 +96,7 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
     # and a VM whose network was restarted under it is replaced, because its interface stays off
     # the bridge until it starts again; no other VM is touched.
     virsh("vol-delete", "--pool", pool, names.cloudinit_volume(prefix, "web-01"))
-    virsh("undefine", web)  # still running, now transient: it would vanish at its next shutdown
+    virsh("undefine", "--snapshots-metadata", web)  # still running, now transient: it would vanish at its next shutdown
     virsh("net-destroy", back)
     virsh("net-start", back)
     assert not set(after[app]["taps"]) & set(bridge_members(names.bridge(prefix, "back"))), "tap off the bridge"
@@ -137,7 +137,7 @@ def test_drift_is_reported_and_up_converges_without_replacing_healthy_vms(
 
     # The instance: a VM removed by hand, then down. Everything goes; nothing is left over.
     virsh("destroy", web)
-    virsh("undefine", web)
+    virsh("undefine", "--snapshots-metadata", web)
     ephemeral.destroy()
     assert host_objects(prefix) == NOTHING
     assert ephemeral.leftovers() == []

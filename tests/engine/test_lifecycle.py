@@ -89,7 +89,7 @@ def test_fleet_lifecycle(ephemeral: EphemeralStack, fleet: dict[str, Any]) -> No
     try:
         victim = conn.lookupByName(f"{prefix}-web-02")
         victim.destroy()
-        victim.undefine()
+        victim.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)  # the updates above snapshotted it
     finally:
         conn.close()
     refreshed = ephemeral.refresh()
