@@ -27,10 +27,10 @@ from components.stack_state import (
     previous_deployment,
 )
 from vmfleet import images, monitoring
-from vmfleet.load import CONFIG_KEY, FleetPlan, parse, parse_section, plan
+from vmfleet.load import CONFIG_KEY, FleetPlan, parse_section, plan
 from vmfleet.problems import FleetDeclarationError
 from vmfleet.spec import Fleet as FleetSpec
-from vmfleet.spec import Host, SnapshotPolicy
+from vmfleet.spec import SnapshotPolicy
 
 drop_sdk_debug_messages()
 config = pulumi.Config()
@@ -90,42 +90,28 @@ def deploy(fleet_plan: FleetPlan, thresholds: monitoring.Thresholds | None) -> F
     return fleet
 
 
-def destroy_hooks() -> None:
-    """`make down`: the engine deletes whatever the state holds and calls the hooks its resources
-    name, so register those alone, with the declaration's libvirt hosts (to find each domain), and
-    no resource or provider: a host that does not answer then fails only its own deletes. A
-    declaration that no longer parses leaves the hooks without hosts (each VM's snapshots are then
-    dropped with its disk)."""
-    try:
-        spec = parse(config.require_object(CONFIG_KEY), f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})")
-    except FleetDeclarationError as error:
-        pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
-        SnapshotHooks(SnapshotPolicy(), destroying=True)
-        return
-    hooks = SnapshotHooks(spec.snapshots, destroying=True)
-    for pool in spec.host_pools:
-        for host in pool.hosts:
-            if isinstance(host, Host):
-                hooks.add_host(host.uri)
-
-
 namespace = f"{pulumi.get_project()}:"
-if destroying:
-    destroy_hooks()
-else:
-    previous = previous_deployment()
-    try:
-        checked = plan(
-            config.require_object(CONFIG_KEY),
-            source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
-            previous_placement=previous.placement,
-            previously_protected=previous.protected,
-            previous_addresses=previous.addresses,
-            previously_retired=previous.retired,
-            is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
-            inspect_image=images.virtual_size,
-        )
-        thresholds = monitoring_thresholds(checked.fleet)
-    except FleetDeclarationError as error:
+previous = previous_deployment()
+try:
+    checked = plan(
+        config.require_object(CONFIG_KEY),
+        source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
+        previous_placement=previous.placement,
+        previously_protected=previous.protected,
+        previous_addresses=previous.addresses,
+        previously_retired=previous.retired,
+        is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+        inspect_image=images.virtual_size,
+    )
+    thresholds = monitoring_thresholds(checked.fleet)
+except FleetDeclarationError as error:
+    if not destroying:
         raise pulumi.RunError(str(error)) from None
+    # `make down` deletes what the state holds whatever the declaration says; it only needs the
+    # hooks its Domains name (without the hosts, they cannot delete the VMs' snapshots first).
+    pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
+    SnapshotHooks(SnapshotPolicy(), destroying=True)
+else:
+    # Also under `make down` (pulumi destroy --run-program), which deletes everything regardless:
+    # the engine then calls the hooks of the resources the program declares.
     fleet = deploy(checked, thresholds)

@@ -118,6 +118,8 @@ def _prune(found: StackSnapshots, keep: int, max_age_days: int, now: dt.datetime
     deleted = found.prune(keep, max_age_days, now)
     for vm, name in deleted:
         print(f"==> deleted snapshot {name} of {vm} (retention: at most {keep}, none older than {max_age_days} days)")
+    kept = len(found.snapshots) - len(deleted)
+    print(f"==> snapshot retention: {len(deleted)} deleted, {kept} kept (at most {keep} per VM, {max_age_days} days)")
     for problem in found.unreachable:
         print(f"error: {problem}", file=sys.stderr)
     return FAILED if found.unreachable else 0
@@ -131,9 +133,10 @@ def _rollback(fleet: Fleet, arguments: argparse.Namespace) -> int:
     note = reverted.description or "no description"
     print(f"==> {arguments.vm} on {target.host} reverted to {reverted.name} ({note})")
     print(
-        "    Pulumi's state still records the VM as last deployed. `make preview` reads the host and shows\n"
-        "    what `make up` would change back; to keep the rollback, revert the declaration to what the VM\n"
-        "    was then (git revert) before the next `make up`."
+        "    Reverted: the disk's contents, the memory and the definition (vCPUs, memory, NICs); not the\n"
+        "    cloud-init seed or a grown disk's size. Pulumi's state still records the VM as last deployed:\n"
+        "    `make preview` shows what `make up` would put back (a resize: the declared size again). To keep\n"
+        "    the rollback, revert the declaration too (git revert) before the next `make up` (README: Snapshots)."
     )
     return 0
 

@@ -171,9 +171,14 @@ def _read_host(host: Host, prefix: str) -> dict[str, list[snapshots.SnapshotInfo
     def run(connection: Any, _progress: host_call.Progress) -> dict[str, list[snapshots.SnapshotInfo]]:
         found = {}
         for domain in connection.listAllDomains(0):
-            description = ET.fromstring(domain.XMLDesc(0)).findtext("description") or ""
-            if names.marked_prefix(description) == prefix:
-                found[domain.name()] = snapshots.listing(domain)
+            try:
+                description = ET.fromstring(domain.XMLDesc(0)).findtext("description") or ""
+                if names.marked_prefix(description) == prefix:
+                    found[domain.name()] = snapshots.listing(domain)
+            except Exception as error:
+                if not host_call.is_missing(error):
+                    raise
+                # undefined between the listing and this read (another stack's run): not there now
         return found
 
     try:

@@ -81,7 +81,8 @@ def problems(
             )
         else:
             path = "vms"
-            what = f"found no group {group!r}: removing it destroys its VMs {listed} at once"
+            vms = "VMs" if len(names) > 1 else "VM"
+            what = f"found no group {group!r}: removing it destroys its {vms} {listed} at once"
             retire = (
                 f"1. put the group back as it was, with retire: {{reason: ...}}{unprotect}, run `make up` (it "
                 "shuts the VMs down, archives them and writes the decommission record), then remove it and run "

@@ -151,3 +151,38 @@ def test_updates_and_replacements_snapshot_first_retention_prunes_rollback_rever
     assert down.returncode == 0, down.stdout[-3000:] + down.stderr[-2000:]
     assert f"deleted the snapshots of {web} before it is destroyed" in down.stdout
     assert host_objects(ephemeral.prefix) == NOTHING
+
+
+def test_listing_is_not_thrown_off_by_domains_that_come_and_go(fleet: dict[str, Any]) -> None:
+    """Other stacks define and undefine domains on a shared host all the time; a domain that vanishes
+    between libvirt's listing and its read is simply not there (a newcomer's `make up` failed on it)."""
+    import datetime as dt
+    import threading
+
+    from snapshots.listing import read_stack
+    from vmfleet.load import parse
+
+    spec = parse(fleet, "the test declaration")
+    stop = threading.Event()
+
+    def churn() -> None:
+        conn = libvirt.open(URI)
+        try:
+            while not stop.is_set():
+                name = f"{spec.prefix}-churn"
+                domain = conn.defineXML(
+                    f"<domain type='qemu'><name>{name}</name><memory unit='MiB'>64</memory>"
+                    "<os><type arch='x86_64'>hvm</type></os></domain>"
+                )
+                domain.undefine()
+        finally:
+            conn.close()
+
+    worker = threading.Thread(target=churn, daemon=True)
+    worker.start()
+    try:
+        problems = [read_stack(spec, dt.datetime.now(dt.UTC)).unreachable for _ in range(40)]
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+    assert [found for found in problems if found] == []
