@@ -69,7 +69,7 @@ def test_make_review_renders_the_dev_stacks_pending_change(tmp_path: Path) -> No
     assert "**✅ Policy gate passes**" in comment and "| 0 → 6 | 6 |" in comment
     assert "| dev-db-01 | new: medium (2 vCPU, 512 MiB, 4 GiB disk), app-linux 1.1, on db | localhost |" in comment
     verdict = json.loads((out / "verdict.json").read_text())
-    assert verdict["ok"] and verdict["vms"] == {"new": 6} and verdict["resource_changes"] == 58
+    assert verdict["ok"] and verdict["vms"] == {"new": 6} and verdict["resource_changes"] == 61
     assert (out / "review.md").read_text() == comment, "a 6-VM review fits a comment whole"
     assert (out / "events.jsonl").stat().st_size > 0
 
@@ -79,5 +79,5 @@ def test_make_drift_fails_while_anything_is_pending(tmp_path: Path) -> None:
     assert ran.returncode != 0
     verdict = json.loads((tmp_path / "review" / "dev" / "drift" / "verdict.json").read_text())
     assert not verdict["ok"] and verdict["mode"] == "drift" and verdict["drifted_resources"] == 0
-    assert verdict["resource_changes"] == 58
-    assert "**⚠️ Not deployed**: the hosts match the last deployment, but 58 resources would change" in ran.stdout
+    assert verdict["resource_changes"] == 61
+    assert "**⚠️ Not deployed**: the hosts match the last deployment, but 61 resources would change" in ran.stdout
