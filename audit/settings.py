@@ -112,12 +112,11 @@ def thresholds(
 ) -> Thresholds:
     """The stack's thresholds: `vmfleet:audit` in `stack_file` (keys of `overrides` replaced) and the
     pack's settings in `policy_config`."""
-    from vmpolicies import approved_templates, expiry_notice, mandatory_tags
+    from vmpolicies import approved_templates, mandatory_tags
     from vmpolicies.base import settings
 
     own = audit_config(stack_file, overrides)
     config = pack_config(policy_config)
-    notice = settings(config.get(expiry_notice.NAME) or {}, expiry_notice.SCHEMA)
     templates = settings(config.get(approved_templates.NAME) or {}, approved_templates.SCHEMA)
     tags = settings(config.get(mandatory_tags.NAME) or {}, mandatory_tags.SCHEMA)
     return Thresholds(
@@ -125,7 +124,7 @@ def thresholds(
         idle_cpu_percent=own.idle_cpu_percent,
         shutoff_max_days=own.shutoff_max_days,
         snapshot_max_age_days=own.snapshot_max_age_days,
-        warn_days=int(notice["warnDays"]),
+        warn_days=lease_warning_days(policy_config),
         max_template_age_days=int(templates["maxTemplateAgeDays"]),
         required_tags=tuple(dict.fromkeys((*rules.REQUIRED_TAGS, *tags["extraRequiredTags"]))),
     )

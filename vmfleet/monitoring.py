@@ -21,14 +21,13 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from vmfleet import rules
+from vmfleet import decommission, rules
 from vmfleet.plan import VmInstance
 from vmfleet.problems import Problem, config_path
 from vmfleet.spec import Fleet, Host
 
 LOCAL_EXPORTER = "127.0.0.1:9177"
 """Where scripts/hypervisor.sh runs the local host's libvirt exporter."""
-LOCAL_URIS = ("qemu:///system", "qemu:///session")
 DAY_S = 86400
 INFO_LABELS = ("stack", "vm", "domain", "host", "owner", "project", "environment", "cost_center")
 
@@ -49,7 +48,7 @@ def exporter_address(host: Host) -> str | None:
     """The host's libvirt exporter: declared, or the local one for a local host; None for neither."""
     if host.exporter:
         return host.exporter
-    return LOCAL_EXPORTER if host.uri in LOCAL_URIS else None
+    return LOCAL_EXPORTER if decommission.is_local(host.uri) else None
 
 
 def problems(fleet: Fleet) -> list[Problem]:
