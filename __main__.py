@@ -21,6 +21,7 @@ from components.fleet import Fleet
 from components.sdk_debug_log import drop_sdk_debug_messages
 from components.stack_state import (
     ADDRESSES_OUTPUT,
+    HOSTS_OUTPUT,
     PLACEMENT_OUTPUT,
     PROTECTED_OUTPUT,
     RETIRED_OUTPUT,
@@ -39,7 +40,9 @@ destroying = os.environ.get(DESTROY_VARIABLE) == "1"  # `make down`: pulumi dest
 
 def libvirt_backend(fleet: FleetSpec) -> Backend:
     hooks = SnapshotHooks(fleet.snapshots, destroying=destroying)
-    return LibvirtBackend(fleet.prefix, probe_domain_type=best_domain_type, snapshot_hooks=hooks)
+    # A destroy keeps each Domain's recorded inputs, so its domain type is not asked of the host.
+    probe = (lambda _uri: "qemu") if destroying else best_domain_type
+    return LibvirtBackend(fleet.prefix, probe_domain_type=probe, snapshot_hooks=hooks)
 
 
 def proxmox_backend(fleet: FleetSpec) -> Backend:
@@ -82,6 +85,7 @@ def deploy(fleet_plan: FleetPlan, thresholds: monitoring.Thresholds | None) -> F
     pulumi.export(PROTECTED_OUTPUT, fleet_plan.protected)
     pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())
     pulumi.export(RETIRED_OUTPUT, fleet.retired)
+    pulumi.export(HOSTS_OUTPUT, fleet_plan.host_names)
     for group, (vms, reason) in fleet_plan.removed_unretired.items():
         pulumi.log.warn(
             f"remove_unretired: group {group} is removed without a decommission, on purpose: its VMs "
@@ -113,5 +117,12 @@ except FleetDeclarationError as error:
     SnapshotHooks(SnapshotPolicy(), destroying=True)
 else:
     # Also under `make down` (pulumi destroy --run-program), which deletes everything regardless:
-    # the engine then calls the hooks of the resources the program declares.
+    # the engine then calls the hooks of the resources the program declares. It declares only the
+    # hosts the last deployment reached: a provider for any other would be created for nothing,
+    # and one that does not answer fails the whole destroy.
+    if destroying and previous.hosts is not None:
+        unreached = [host for host in checked.host_names if host not in previous.hosts]
+        if unreached:
+            pulumi.log.info(f"not deployed to, so left out of the destroy: host {', '.join(unreached)}")
+        checked = checked.on_hosts(previous.hosts)
     fleet = deploy(checked, thresholds)

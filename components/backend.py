@@ -111,9 +111,15 @@ class VmHandle:
 class Backend(Protocol):
     """A hypervisor platform. Every resource it creates is a child of `parent`."""
 
-    serves_addresses: bool
-    """Whether its VMs really get their planned addresses (`VmRequest.addresses`); the inventory
-    shows a VM's addresses only then."""
+    def applies_address(self, nic: NicAddress) -> bool:
+        """Whether a VM really gets its planned address on this segment (`VmRequest.addresses`);
+        the inventory shows the address only then."""
+        ...
+
+    def serves_name(self, nic: NicAddress) -> bool:
+        """Whether the segment's network answers DNS for the VM's `nic.fqdn`; the inventory shows
+        the name only then."""
+        ...
 
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle: ...
 

@@ -17,6 +17,7 @@ from components.network_segment import NetworkSegment
 from components.tagged_vm import TaggedVm
 from components.vm_template import VmTemplate
 from vmfleet import addressing, monitoring, rules
+from vmfleet.addressing import NicAddress
 from vmfleet.load import FleetPlan
 
 LEFT_OUT_WHEN_RETIRED = "backup tiers (their selection)"
@@ -138,12 +139,7 @@ class Fleet(pulumi.ComponentResource):
                 "host": placement.host_of[vm.name],
                 "pool": vm.pool,
                 "segments": list(vm.segments),
-                "addresses": {
-                    segment: {"address": nic.address, "fqdn": nic.fqdn}
-                    for segment, nic in nic_addresses[vm.name].items()
-                }
-                if hosts[placement.host_of[vm.name]].backend.serves_addresses
-                else {},
+                "addresses": _served_addresses(hosts[placement.host_of[vm.name]].backend, nic_addresses[vm.name]),
                 "firewalled_segments": [s for s in vm.segments if s in firewalls],
                 "size": vm.size,
                 "vcpus": vm.vcpus,
@@ -178,3 +174,14 @@ class Fleet(pulumi.ComponentResource):
             )
         self.utilization = placement.utilization()
         self.register_outputs({"inventory": self.inventory, "utilization": self.utilization})
+
+
+def _served_addresses(backend: Backend, nics: Mapping[str, NicAddress]) -> dict[str, dict[str, str]]:
+    """Segment -> {address, fqdn} for the inventory: what the VM's platform really gives it there."""
+    served: dict[str, dict[str, str]] = {}
+    for segment, nic in nics.items():
+        if backend.applies_address(nic):
+            served[segment] = {"address": nic.address}
+            if backend.serves_name(nic):
+                served[segment]["fqdn"] = nic.fqdn
+    return served

@@ -25,6 +25,11 @@ RETIRED_OUTPUT = "retired"
 gate lets those VMs leave the declaration (see `vmfleet.decommission`)."""
 
 
+HOSTS_OUTPUT = "hosts"
+"""Stack output listing every host the deployment declared objects on (`["localhost", ...]`), read
+back by `make down` so that it neither needs nor asks a host declared since (see `FleetPlan.on_hosts`)."""
+
+
 @dataclass(frozen=True)
 class PreviousDeployment:
     """The outputs of the stack's last deployment that planning needs; empty on the first one."""
@@ -37,6 +42,9 @@ class PreviousDeployment:
     """VM name -> segment -> address."""
     retired: frozenset[str] = frozenset()
     """Names of the VMs whose decommission is done."""
+    hosts: frozenset[str] | None = None
+    """The hosts it declared objects on: none when the stack has no outputs at all (never deployed,
+    or destroyed); None when its outputs do not say (deployed by a version without the output)."""
 
 
 def previous_deployment() -> PreviousDeployment:
@@ -54,6 +62,7 @@ def previous_deployment() -> PreviousDeployment:
     protected = outputs.get(PROTECTED_OUTPUT)
     addresses = outputs.get(ADDRESSES_OUTPUT)
     retired = outputs.get(RETIRED_OUTPUT)
+    hosts = outputs.get(HOSTS_OUTPUT)
     return PreviousDeployment(
         placement={
             str(vm): host
@@ -69,4 +78,5 @@ def previous_deployment() -> PreviousDeployment:
         retired=frozenset(
             str(vm) for vm, record in (retired.items() if isinstance(retired, Mapping) else []) if record
         ),
+        hosts=frozenset(str(host) for host in hosts) if isinstance(hosts, list) else (None if outputs else frozenset()),
     )

@@ -165,12 +165,6 @@ CASES = [
         ("needs a Proxmox VE host pool", "SDN"),
     ),
     Bad(
-        "cluster-vm-on-a-segment-without-dhcp",
-        on_cluster(put("segments", 0, "dhcp", value=False)),
-        "segments[0] (web).dhcp",
-        ("group 'web' on a Proxmox VE pool", "no static address"),
-    ),
-    Bad(
         "cluster-vm-on-an-unknown-node",
         on_cluster(put("vms", 0, "host", value="pve-09")),
         "vms[0] (web).host",

@@ -164,6 +164,60 @@ def test_cloud_init_sets_the_user_with_its_secret_password_and_dhcp(built: Built
     assert not is_secret(vms(built)["test-web-01"].inputs["initialization"]), "no password, nothing to hide"
 
 
+def static_segments_fleet(*static: str) -> dict[str, Any]:
+    """`cluster_fleet` with the named segments static (`dhcp: false`); db keeps 10.99.2.2-.9 for appliances."""
+    raw = cluster_fleet()
+    for segment in raw["segments"]:
+        if segment["name"] in static:
+            segment["dhcp"] = False
+    raw["segments"][1]["reserved"] = ["10.99.2.2-10.99.2.9"]
+    return raw
+
+
+def test_a_static_segments_nic_gets_its_planned_address_and_the_first_nic_the_default_route() -> None:
+    built = run_program(static_segments_fleet("db"), secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    db_configs = vms(built)["test-db-01"].inputs["initialization"]["value"]["ipConfigs"]
+    assert db_configs == [
+        {"ipv4": {"address": "10.99.2.10/24", "gateway": "10.99.2.1"}},  # db: static, first, past the reserved
+        {"ipv4": {"address": "dhcp"}},  # web: the VLAN's DHCP server
+    ]
+    web = vms(built)["test-web-01"].inputs["initialization"]["ipConfigs"]
+    assert web == [{"ipv4": {"address": "dhcp"}}]
+    inventory = built.exports["inventory"]
+    assert inventory["db-01"]["addresses"] == {"db": {"address": "10.99.2.10"}}, "no DNS of vmfleet's on a VLAN"
+    assert inventory["web-01"]["addresses"] == {}, "the VLAN's DHCP server picks a DHCP segment's address"
+
+
+def test_a_static_nic_after_the_first_routes_nothing_by_default() -> None:
+    built = run_program(static_segments_fleet("web"), secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    db_configs = vms(built)["test-db-01"].inputs["initialization"]["value"]["ipConfigs"]
+    assert db_configs == [{"ipv4": {"address": "dhcp"}}, {"ipv4": {"address": "10.99.1.4/24"}}]
+    web_configs = [vms(built)[f"test-web-0{n}"].inputs["initialization"]["ipConfigs"] for n in (1, 2)]
+    assert web_configs == [
+        [{"ipv4": {"address": "10.99.1.2/24", "gateway": "10.99.1.1"}}],
+        [{"ipv4": {"address": "10.99.1.3/24", "gateway": "10.99.1.1"}}],
+    ]
+
+
+def test_static_addresses_on_a_cluster_are_sticky() -> None:
+    """A VM keeps the address the last deployment exported, so growing a group renumbers nothing."""
+    raw = static_segments_fleet("web")
+    raw["vms"][0]["count"] = 3
+    previous = {"addresses": {"web-01": {"web": "10.99.1.7"}, "db-01": {"web": "10.99.1.2"}}}
+    built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"}, previous_outputs=previous)
+    addresses = {name: machine.inputs["initialization"] for name, machine in vms(built).items()}
+    plain = {
+        name: (init["value"] if is_secret(init) else init)["ipConfigs"][-1]["ipv4"]["address"]
+        for name, init in addresses.items()
+    }
+    assert plain == {
+        "test-web-01": "10.99.1.7/24",
+        "test-web-02": "10.99.1.3/24",
+        "test-web-03": "10.99.1.4/24",
+        "test-db-01": "10.99.1.2/24",
+    }
+
+
 def test_an_existing_template_vm_is_cloned_without_a_download() -> None:
     raw = cluster_fleet()
     raw["templates"][0] = {

@@ -109,6 +109,13 @@ def nic_addresses(fleet: Fleet, assigned: Addresses) -> dict[str, dict[str, NicA
     }
 
 
+def default_route(nics: Sequence[NicAddress]) -> NicAddress | None:
+    """The NIC whose segment gateway a configured guest routes by default, from its NICs in
+    segment order: the first NIC when its segment is static, else none (a DHCP segment's router
+    comes from DHCP, and a later NIC never carries the default route)."""
+    return nics[0] if nics and not nics[0].dhcp else None
+
+
 def fqdn(fleet: Fleet, segment: Segment, vm: str) -> str:
     """`web-01.web.dev.vmfleet.internal`: the VM's name in the segment's DNS domain."""
     return f"{vm}.{segment_domain(fleet, segment)}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from vmfleet.addressing import NicAddress
+from vmfleet.addressing import NicAddress, default_route
 from vmfleet.spec import CloudInit
 
 
@@ -57,18 +57,19 @@ def network_config(interfaces: Sequence[tuple[str, NicAddress]]) -> str:
     `interfaces`: (MAC, address) per NIC, in the VM's segment order. Each NIC is matched by its MAC and
     keyed by its segment. A DHCP segment's NIC asks DHCP (which hands out the reserved
     address); any other is configured with its address, the segment's gateway as DNS server and
-    the segment's domain to search; the default route goes through the first NIC's gateway when
-    that NIC is static (a DHCP segment's router comes from DHCP), never through a later one.
+    the segment's domain to search; the default route is `addressing.default_route`'s (the first
+    NIC's gateway when that NIC is static).
     """
     ethernets: dict[str, Any] = {}
-    for position, (mac, nic) in enumerate(interfaces):
+    routed = default_route([nic for _mac, nic in interfaces])
+    for mac, nic in interfaces:
         entry: dict[str, Any] = {"match": {"macaddress": mac}}
         if nic.dhcp:
             entry["dhcp4"] = True
         else:
             entry["dhcp4"] = False
             entry["addresses"] = [f"{nic.address}/{nic.prefix_length}"]
-            if position == 0:
+            if nic is routed:
                 entry["routes"] = [{"to": "default", "via": nic.gateway}]
             entry["nameservers"] = {"addresses": [nic.gateway], "search": [nic.domain]}
         ethernets[nic.segment] = entry

@@ -46,6 +46,36 @@ class FleetPlan:
         exports them so that the next run can pass them back as `previously_protected`."""
         return [vm.name for vm in self.instances if vm.protect]
 
+    @property
+    def host_names(self) -> list[str]:
+        """Every declared host, pool by pool in declaration order: each gets the backend's per-host
+        objects (a libvirt provider and storage pool), so the program exports them as `hosts`."""
+        return [host.name for pool in self.fleet.host_pools for host in pool.hosts]
+
+    def on_hosts(self, hosts: Collection[str]) -> FleetPlan:
+        """This plan without the hosts not in `hosts`, the VMs placed on them, and pools left empty.
+
+        For `make down`: a host the last deployment did not reach holds nothing of the stack, so the
+        destroy needs no provider for it, and a dead one must not be asked. Not re-validated: it is
+        a part of a plan that passed every check, never deployed from.
+        """
+        keep = set(hosts)
+        pools = [
+            pool.model_copy(update={"hosts": [host for host in pool.hosts if host.name in keep]})
+            for pool in self.fleet.host_pools
+            if any(host.name in keep for host in pool.hosts)
+        ]
+        return FleetPlan(
+            fleet=self.fleet.model_copy(update={"host_pools": pools}),
+            instances=[vm for vm in self.instances if self.placement.host_of[vm.name] in keep],
+            placement=Placement(
+                host_of={vm: host for vm, host in self.placement.host_of.items() if host in keep},
+                loads=[load for load in self.placement.loads if load.host.name in keep],
+            ),
+            addresses=self.addresses,
+            removed_unretired=self.removed_unretired,
+        )
+
     def template_hosts(self) -> dict[str, set[str]]:
         """Each template's name -> the hosts that run a VM of it (where its image is needed)."""
         hosts: dict[str, set[str]] = {template.name: set() for template in self.fleet.templates}

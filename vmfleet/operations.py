@@ -117,7 +117,6 @@ def _vm_problems(fleet: Fleet) -> list[Problem]:
             found.append(Problem(config_path((*here, "critical"), fleet), CLUSTER_FEATURE.format(feature="HA")))
         if group.pool in clustered:
             found += _cluster_cloud_init(fleet, position)
-            found += _cluster_addressing(fleet, position)
         if group.pool not in clustered:
             if tier is not None:
                 found.append(
@@ -177,25 +176,6 @@ def _cluster_cloud_init(fleet: Fleet, position: int) -> list[Problem]:
                 f"found {len(config.users)} users; on a Proxmox VE pool cloud-init sets one user: keep one",
             )
         )
-    return found
-
-
-def _cluster_addressing(fleet: Fleet, position: int) -> list[Problem]:
-    """A Proxmox VM's NICs get their address by DHCP on the segment's VLAN; a segment without DHCP
-    would leave them with none, since vmfleet assigns no static addresses yet."""
-    segments = {segment.name: index for index, segment in enumerate(fleet.segments)}
-    found = []
-    for name in fleet.vms[position].segments:
-        index = segments.get(name)
-        if index is not None and not fleet.segments[index].dhcp:
-            found.append(
-                Problem(
-                    config_path(("segments", index, "dhcp"), fleet),
-                    f"found false, but VMs of group {fleet.vms[position].name!r} on a Proxmox VE pool use this "
-                    "segment, and vmfleet assigns them no static address yet: they would get none. Use dhcp: "
-                    "true (with a DHCP server on the VLAN) or keep those VMs off this segment",
-                )
-            )
     return found
 
 

@@ -38,6 +38,7 @@ from backends.libvirt.storage import BaseImage, CloudInitDisk, Disk, StoragePool
 from backends.libvirt.tags import DomainTags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
 from vmfleet import cloudinit
+from vmfleet.addressing import NicAddress
 from vmfleet.spec import Firewall, Host, HostPool, Node, Segment, Template
 
 GIB = 1024**3
@@ -54,13 +55,22 @@ DomainTypeProbe = Callable[[str], str]
 class LibvirtBackend:
     """Creates libvirt resources for the components; every name on a host starts with `prefix`."""
 
-    serves_addresses = True  # a DHCP reservation and a DNS record per VM and segment (reservation.py)
-
     def __init__(self, prefix: str, probe_domain_type: DomainTypeProbe, snapshot_hooks: SnapshotHooks) -> None:
         self.prefix = prefix
         self.probe_domain_type = probe_domain_type
         self.snapshot_hooks = snapshot_hooks
         self._uris: dict[str, str] = {}
+
+    @staticmethod
+    def applies_address(nic: NicAddress) -> bool:
+        """Always: a DHCP reservation on DHCP segments (reservation.py), the seed's network-config on
+        static ones."""
+        return True
+
+    @staticmethod
+    def serves_name(nic: NicAddress) -> bool:
+        """Always: a DNS host record on the segment's network, which libvirt's dnsmasq serves."""
+        return True
 
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
         if not isinstance(host, Host):

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from backends.libvirt import describe, names
-from backends.libvirt.host_call import Progress, call, lookup
+from backends.libvirt.host_call import HostError, HostTimeout, Progress, call, lookup
 from backends.libvirt.probe import LOCAL_URIS
 from vmfleet.load import load_fleet
 from vmfleet.spec import Fleet, LibvirtPool
@@ -94,11 +94,23 @@ def _dynamic_kind(outputs: dict[str, Any]) -> str | None:
     return provider.kind if provider.kind in ("network", "storage pool", "nwfilter") else None
 
 
-def find(fleet: Fleet, managed: Managed) -> list[Leftover]:
-    """Every object of the stack on every host of the declaration that `managed` does not hold."""
+def find(fleet: Fleet, managed: Managed, unreachable: list[str] | None = None) -> list[Leftover]:
+    """Every object of the stack on every host of the declaration that `managed` does not hold.
+
+    A host that does not answer (`HostTimeout`, `HostError`) raises, unless `unreachable` is given:
+    then its error is added there and the other hosts are still looked at.
+    """
     found: list[Leftover] = []
     for uri, storage_dir in _hosts(fleet):
-        on_host = call(uri, "look for leftovers", partial(_objects_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+        try:
+            on_host = call(
+                uri, "look for leftovers", partial(_objects_on, uri=uri, fleet=fleet, storage_dir=storage_dir)
+            )
+        except (HostTimeout, HostError) as error:
+            if unreachable is None:
+                raise
+            unreachable.append(str(error))
+            continue
         found += [leftover for leftover in on_host if (leftover.kind, leftover.name) not in managed]
     return found
 
@@ -266,15 +278,25 @@ def main(argv: list[str] | None = None) -> int:
             + (":\n" + report(item.removed() for item in removed) if removed else "")
         )
         return 0
-    found = find(fleet, managed)
-    if not found:
+    unreachable: list[str] = []
+    found = find(fleet, managed, unreachable)
+    for error in unreachable:
+        print(f"not checked for leftovers: {error}", file=sys.stderr)
+    if not found and not unreachable:
         print(f"nothing of stack {args.stack} is on its hosts outside its state")
         return 0
-    print(
-        f"stack {args.stack} has {len(found)} object(s) on its hosts outside its state:\n{report(found)}",
-        file=sys.stderr,
-    )
-    print(f"remove them all with `make leftovers STACK={args.stack} REMOVE=1`", file=sys.stderr)
+    if found:
+        print(
+            f"stack {args.stack} has {len(found)} object(s) on its hosts outside its state:\n{report(found)}",
+            file=sys.stderr,
+        )
+        print(f"remove them all with `make leftovers STACK={args.stack} REMOVE=1`", file=sys.stderr)
+    if unreachable:
+        print(
+            f"{len(unreachable)} host(s) could not be checked; run `make leftovers STACK={args.stack}` when they "
+            "answer, or take a host that is gone for good out of the declaration",
+            file=sys.stderr,
+        )
     return 1
 
 

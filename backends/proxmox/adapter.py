@@ -6,8 +6,9 @@ downloaded into the image datastore (`download.File`, content type `import`) and
 made from it, unless the template names an existing template VM. Per VM: a clone of its template
 on its node (linked or full, as the cluster declares), sized from the catalog, its NICs on the
 cluster's VLAN-aware bridge tagged with each segment's VLAN and with the firewall flag on firewalled
-segments, cloud-init (user, keys, password hash, DHCP), the full tag document as its description,
-the mandatory tags as Proxmox tags, and its project's resource pool. Per cluster: a security group
+segments, cloud-init (user, keys, password hash, a static segment's planned address, else DHCP),
+the full tag document as its description, the mandatory tags as Proxmox tags, and its project's
+resource pool. Per cluster: a security group
 per firewalled segment, an IP set per segment a rule names as its peer, and a resource pool per
 project.
 
@@ -32,6 +33,7 @@ import pulumi_proxmoxve as proxmox
 from backends.proxmox import access, firewall_rules, names
 from backends.proxmox.proxmox_tags import proxmox_tags
 from components.backend import FilterHandle, HostHandle, ImageHandle, NetworkHandle, VmHandle, VmRequest
+from vmfleet.addressing import NicAddress, default_route
 from vmfleet.spec import (
     AccessGrant,
     AccessRole,
@@ -58,8 +60,6 @@ SecretLookup = Callable[[str], pulumi.Output[str]]
 class ProxmoxBackend:
     """Creates Proxmox VE resources for the components; every name starts with `prefix`."""
 
-    serves_addresses = False  # NICs take DHCP from each VLAN's own server (README, "Addresses and names")
-
     def __init__(self, prefix: str, secret: SecretLookup) -> None:
         self.prefix = prefix
         self.secret = secret
@@ -77,6 +77,17 @@ class ProxmoxBackend:
         self._roles: dict[tuple[str, AccessRole], proxmox.RoleLegacy] = {}
         self._groups_made: dict[tuple[str, str], proxmox.GroupLegacy] = {}
         self._ha_groups: dict[str, proxmox.Hagroup] = {}
+
+    @staticmethod
+    def applies_address(nic: NicAddress) -> bool:
+        """On a static segment only: cloud-init configures the NIC with it (`ipconfigN`). On a DHCP
+        segment the VLAN's own DHCP server, which vmfleet does not manage, picks the address."""
+        return not nic.dhcp
+
+    @staticmethod
+    def serves_name(nic: NicAddress) -> bool:
+        """Never: a VLAN has no DNS server of vmfleet's; the names belong in the site's DNS."""
+        return False
 
     # ---------------------------------------------------------------------------------- hosts
     def host(self, pool: HostPool, host: Node, parent: pulumi.Resource) -> HostHandle:
@@ -452,11 +463,18 @@ class ProxmoxBackend:
 
     @staticmethod
     def _cloud_init(request: VmRequest, cluster: ProxmoxCluster) -> proxmox.VmLegacyInitializationArgs:
-        """Proxmox's own cloud-init: one user with keys and password hash, DHCP on every NIC.
+        """Proxmox's own cloud-init: one user with keys and password hash, and per NIC (`ipconfigN`,
+        in segment order) its planned address on a static segment or DHCP on a DHCP one.
 
-        Packages and commands need a user-data snippet uploaded over SSH, which this backend does not
-        do; validation refuses them on Proxmox pools (vmfleet/operations.py).
+        On a static segment the NIC gets `<address>/<prefix length>`; the default route is
+        `addressing.default_route`'s, through the segment's gateway (its first address). DNS is left
+        unset, so Proxmox gives the guest its node's resolvers and search domain (`qm` docs:
+        `nameserver`, `searchdomain`). Packages and commands need a user-data snippet uploaded over
+        SSH, which this backend does not do; validation refuses them on Proxmox pools
+        (vmfleet/operations.py).
         """
+        nics = [request.addresses[network.segment] for network in request.networks]
+        routed = default_route(nics)
         users = request.vm.cloud_init.users
         account = None
         if users:
@@ -468,11 +486,16 @@ class ProxmoxBackend:
             )
         return proxmox.VmLegacyInitializationArgs(
             datastore_id=cluster.datastore,
-            ip_configs=[
-                proxmox.VmLegacyInitializationIpConfigArgs(
-                    ipv4=proxmox.VmLegacyInitializationIpConfigIpv4Args(address="dhcp")
-                )
-                for _ in request.networks
-            ],
+            ip_configs=[ProxmoxBackend._ip_config(nic, nic is routed) for nic in nics],
             user_account=account,
         )
+
+    @staticmethod
+    def _ip_config(nic: NicAddress, routes_default: bool) -> proxmox.VmLegacyInitializationIpConfigArgs:
+        if nic.dhcp:
+            ipv4 = proxmox.VmLegacyInitializationIpConfigIpv4Args(address="dhcp")
+        else:
+            ipv4 = proxmox.VmLegacyInitializationIpConfigIpv4Args(
+                address=f"{nic.address}/{nic.prefix_length}", gateway=nic.gateway if routes_default else None
+            )
+        return proxmox.VmLegacyInitializationIpConfigArgs(ipv4=ipv4)

@@ -66,6 +66,20 @@ def test_prod_previews_its_fleet_with_policies_and_no_cluster(prod: EphemeralSta
     assert creates["pulumi:providers:proxmoxve"] == 1
     assert not plan.get("diagnostics") or all(d.get("severity") != "error" for d in plan["diagnostics"])
     assert set(addresses(tmp_path / "trace")) <= LOOPBACK, "the preview tried to reach a cluster"
+    # The provider checked each VM's cloud-init network: static segments (dmz, db) get their planned
+    # address, the first NIC's static segment the default route; DHCP segments (web, app) ask DHCP.
+    checked = {
+        step["urn"].split("::")[-1]: step["newState"]["inputs"]["initialization"]["ipConfigs"]
+        for step in plan["steps"]
+        if step["op"] == "create"
+        and step["urn"].split("::")[-1] in {"prod-lb-01", "prod-pg-01", "prod-pg-03", "prod-web-01"}
+    }
+    assert checked == {
+        "prod-lb-01": [{"ipv4": {"address": "10.20.0.2/24", "gateway": "10.20.0.1"}}, {"ipv4": {"address": "dhcp"}}],
+        "prod-pg-01": [{"ipv4": {"address": "10.20.4.2/24", "gateway": "10.20.4.1"}}],
+        "prod-pg-03": [{"ipv4": {"address": "10.20.4.4/24", "gateway": "10.20.4.1"}}],
+        "prod-web-01": [{"ipv4": {"address": "dhcp"}}],
+    }
 
 
 def test_a_violating_prod_declaration_is_blocked_at_preview(ephemeral: EphemeralStack, tmp_path: Path) -> None:
