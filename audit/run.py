@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +18,13 @@ from audit.inventory import CpuSample, Inventory, RecordedVm, Unreachable
 from audit.settings import NOT_RUN, Thresholds
 from backends.libvirt.inventory import LibvirtInventory
 from vmfleet import validate
+from vmfleet.each_host import on_each
 from vmfleet.plan import expand
 from vmfleet.problems import FleetDeclarationError
 from vmfleet.spec import Fleet, Host, HostPool, Node
 
 INVENTORIES: dict[str, Callable[[], Inventory]] = {"libvirt": LibvirtInventory}
 """Each host pool platform the audit reads, with how to make its inventory."""
-PARALLEL_HOSTS = 8
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,12 @@ def _each(targets: Sequence[_Target], work: Callable[[_Target], Any]) -> tuple[l
     """`work` on every target in parallel; the results, and each target that raised as Unreachable."""
     results: list[Any] = []
     failed: list[Unreachable] = []
-    if not targets:
-        return results, failed
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_HOSTS, len(targets))) as pool:
-        futures = [(target, pool.submit(work, target)) for target in targets]
-        for target, future in futures:
-            try:
-                results.append(future.result())
-            except Exception as error:  # the host is reported by name; the others go on
-                failed.append(Unreachable(target.pool.name, target.host.name, _address(target.host), _words(error)))
+    for outcome in on_each(targets, work):
+        target = outcome.item
+        if outcome.error is None:
+            results.append(outcome.value)
+        else:  # the host is reported by name; the others go on
+            failed.append(Unreachable(target.pool.name, target.host.name, _address(target.host), _words(outcome.error)))
     return results, failed
 
 

@@ -9,15 +9,13 @@ still listed. Host pools of other platforms are named in `not_listed`.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree as ET
 
 from backends.libvirt import host_call, names, snapshots
+from vmfleet.each_host import on_each
 from vmfleet.spec import Fleet, Host
-
-PARALLEL_HOSTS = 8
 
 
 class BadRequest(Exception):
@@ -116,10 +114,9 @@ def read_stack(fleet: Fleet, now: dt.datetime) -> StackSnapshots:
     """Every snapshot of the stack's VMs on its libvirt hosts, oldest first per VM."""
     hosts, others = libvirt_hosts(fleet)
     found = StackSnapshots(not_listed=others)
-    with ThreadPoolExecutor(max_workers=PARALLEL_HOSTS) as pool:
-        readings = list(pool.map(lambda host: _read_host(host, fleet.prefix), hosts))
     policy = fleet.snapshots
-    for host, reading in zip(hosts, readings, strict=True):
+    for outcome in on_each(hosts, lambda host: _read_host(host, fleet.prefix)):
+        host, reading = outcome.item, outcome.result()  # _read_host gives why a host could not be read
         if isinstance(reading, str):
             found.unreachable.append(reading)
             continue

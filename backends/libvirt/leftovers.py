@@ -36,6 +36,7 @@ from typing import Any
 from backends.libvirt import describe, names
 from backends.libvirt.host_call import HostError, HostTimeout, Progress, call, lookup
 from backends.libvirt.probe import LOCAL_URIS
+from vmfleet.each_host import on_each
 from vmfleet.load import load_fleet
 from vmfleet.spec import Fleet, LibvirtPool
 
@@ -97,21 +98,20 @@ def _dynamic_kind(outputs: dict[str, Any]) -> str | None:
 def find(fleet: Fleet, managed: Managed, unreachable: list[str] | None = None) -> list[Leftover]:
     """Every object of the stack on every host of the declaration that `managed` does not hold.
 
-    A host that does not answer (`HostTimeout`, `HostError`) raises, unless `unreachable` is given:
-    then its error is added there and the other hosts are still looked at.
+    Hosts are read in parallel. A host that does not answer (`HostTimeout`, `HostError`) raises,
+    unless `unreachable` is given: then its error is added there and the other hosts still count.
     """
     found: list[Leftover] = []
-    for uri, storage_dir in _hosts(fleet):
-        try:
-            on_host = call(
-                uri, "look for leftovers", partial(_objects_on, uri=uri, fleet=fleet, storage_dir=storage_dir)
-            )
-        except (HostTimeout, HostError) as error:
-            if unreachable is None:
-                raise
-            unreachable.append(str(error))
+
+    def look(host: tuple[str, str]) -> list[Leftover]:
+        uri, storage_dir = host
+        return call(uri, "look for leftovers", partial(_objects_on, uri=uri, fleet=fleet, storage_dir=storage_dir))
+
+    for outcome in on_each(_hosts(fleet), look):
+        if isinstance(outcome.error, (HostTimeout, HostError)) and unreachable is not None:
+            unreachable.append(str(outcome.error))
             continue
-        found += [leftover for leftover in on_host if (leftover.kind, leftover.name) not in managed]
+        found += [leftover for leftover in outcome.result() if (leftover.kind, leftover.name) not in managed]
     return found
 
 
