@@ -86,6 +86,12 @@ def deploy(fleet_plan: FleetPlan, thresholds: monitoring.Thresholds | None) -> F
     pulumi.export(ADDRESSES_OUTPUT, fleet_plan.address_texts())
     pulumi.export(RETIRED_OUTPUT, fleet.retired)
     pulumi.export(HOSTS_OUTPUT, fleet_plan.host_names)
+    for group, shared in fleet_plan.placement.shared_hosts().items():
+        together = "; ".join(f"{', '.join(vms)} on {host}" for host, vms in shared.items())
+        pulumi.log.warn(
+            f"anti_affinity: VMs of group {group} share a host ({together}). They stay where they run, since "
+            "moving a VM rebuilds it, disk and all, on another host; every VM placed anew goes to a host of its own"
+        )
     for group, (vms, reason) in fleet_plan.removed_unretired.items():
         pulumi.log.warn(
             f"remove_unretired: group {group} is removed without a decommission, on purpose: its VMs "

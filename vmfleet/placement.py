@@ -6,7 +6,9 @@ Rules, in order:
    while that host is still in its pool and still has room; so adding VMs never moves existing ones.
 3. Every other VM, in declaration order, goes to the host of its pool that keeps the most headroom
    (the smaller of its free vCPU and free memory fractions after placement); ties go to the host
-   declared first.
+   declared first. A VM of an `anti_affinity` group only goes to a host that holds none of its
+   group yet. Rule 2 still keeps VMs of such a group that already share a host (moving one would
+   rebuild it, disk and all, on another host); `Placement.shared_hosts` names them.
 Capacity is physical cores and memory times the pool's overcommit ratios. If anything does not fit,
 `place` raises with demand against capacity for every host of each pool that overflows, before any
 resource exists.
@@ -48,6 +50,14 @@ class HostLoad:
             self.vcpus + vm.vcpus <= self.vcpu_capacity and self.memory_mib + vm.memory_mib <= self.memory_capacity_mib
         )
 
+    def holds_group(self, group: str) -> bool:
+        """Whether a VM of `group` is placed here already."""
+        return any(vm.group == group for vm in self.vms)
+
+    def takes(self, vm: VmInstance) -> bool:
+        """Rule 3: room for `vm`, and none of its group here if the group keeps its VMs apart."""
+        return self.fits(vm) and not (vm.anti_affinity and self.holds_group(vm.group))
+
     def headroom_after(self, vm: VmInstance) -> float:
         free_cpu = (self.vcpu_capacity - self.vcpus - vm.vcpus) / self.vcpu_capacity
         free_memory = (self.memory_capacity_mib - self.memory_mib - vm.memory_mib) / self.memory_capacity_mib
@@ -60,6 +70,19 @@ class Placement:
 
     host_of: Mapping[str, str]
     loads: Sequence[HostLoad]
+
+    def shared_hosts(self) -> dict[str, dict[str, list[str]]]:
+        """Anti-affinity groups whose VMs share a host (kept there by rule 2): group -> host -> its VMs."""
+        shared: dict[str, dict[str, list[str]]] = {}
+        for load in self.loads:
+            by_group: dict[str, list[str]] = {}
+            for vm in load.vms:
+                if vm.anti_affinity:
+                    by_group.setdefault(vm.group, []).append(vm.name)
+            for group, vms in by_group.items():
+                if len(vms) > 1:
+                    shared.setdefault(group, {})[load.host.name] = vms
+        return shared
 
     def utilization(self) -> dict[str, dict[str, Any]]:
         """Allocated against capacity per host, and how consolidated the fleet is."""
@@ -140,7 +163,7 @@ def place(fleet: Fleet, instances: Sequence[VmInstance], previous: Mapping[str, 
             still_pending.append(vm)
 
     for vm in still_pending:
-        candidates = [load for load in loads[vm.pool] if load.fits(vm)]
+        candidates = [load for load in loads[vm.pool] if load.takes(vm)]
         if not candidates:
             unplaced.append(vm)
             continue
@@ -175,6 +198,8 @@ def _capacity_reports(unplaced: Sequence[VmInstance], loads: Mapping[str, list[H
         lines.append("  did not fit:")
         for vm in missing:
             where = f" (pinned to {vm.pinned_host})" if vm.pinned_host else ""
+            if vm.anti_affinity:
+                where += f" (anti_affinity: only on a host without a VM of group {vm.group})"
             lines.append(f"    {vm.name} from {vm.config_path}: {vm.vcpus} vCPU, {vm.memory_mib} MiB{where}")
         lines.append(
             "  Fix: add hosts to the pool, raise its overcommit ratios, choose smaller sizes, lower counts, "

@@ -36,6 +36,8 @@ class VmInstance:
     cloud_init: CloudInit = field(compare=False)
     critical: bool = False
     """High availability: the cluster restarts the VM on another node when its node fails."""
+    anti_affinity: bool = False
+    """Its group's VMs go to different hosts (`vmfleet.placement`, rule 3)."""
     retire: Retirement | None = None
     """Set while the VM is decommissioned (its group's `retire`)."""
 
@@ -137,6 +139,7 @@ def expand(fleet: Fleet) -> list[VmInstance]:
                     autostart=group.autostart,
                     cloud_init=group.cloud_init,
                     critical=group.critical,
+                    anti_affinity=group.anti_affinity,
                     retire=group.retire,
                 )
             )

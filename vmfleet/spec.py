@@ -402,6 +402,11 @@ class VmGroup(Strict):
     critical: bool = Field(
         default=False, description="High availability: the cluster restarts the VMs elsewhere when a node fails."
     )
+    anti_affinity: bool = Field(
+        default=False,
+        description="Keep the group's VMs on different hosts of its pool, so one host failing takes one of them; "
+        "needs a host per VM. VMs already sharing a host stay (a move rebuilds a VM); the run warns.",
+    )
     retire: Retirement | None = Field(
         default=None,
         description="Decommission the group: the next `up` shuts its VMs down, archives them and takes them out "

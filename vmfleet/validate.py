@@ -15,7 +15,7 @@ from vmfleet import addressing, decommission, monitoring, operations, rules
 from vmfleet.images import ImageInspector, ImageUnreadable, gib_text, whole_gib
 from vmfleet.plan import effective_resources, split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
-from vmfleet.spec import FirewallRule, Fleet, Host, ProxmoxPool, VmGroup
+from vmfleet.spec import FirewallRule, Fleet, Host, HostPool, ProxmoxPool, VmGroup
 
 Location = tuple[int | str, ...]
 """Where something is in the declaration, as keys and list indexes: ('vms', 0, 'tags', 'owner')."""
@@ -282,6 +282,27 @@ def _peer_problem(fleet: Fleet, location: Location, rule: FirewallRule, segments
     )
 
 
+def _anti_affinity_problems(fleet: Fleet, here: Location, group: VmGroup, pool: HostPool) -> list[Problem]:
+    """A host per VM: a group pinned to one host, or larger than its pool, cannot be kept apart."""
+    if group.host is not None and group.count > 1:
+        return [
+            Problem(
+                config_path((*here, "anti_affinity"), fleet),
+                f"found true, but the group's {group.count} VMs are pinned to one host ({group.host!r}); "
+                "unpin them (drop host) or drop anti_affinity",
+            )
+        ]
+    if group.count > len(pool.hosts):
+        return [
+            Problem(
+                config_path((*here, "anti_affinity"), fleet),
+                f"found true with count {group.count}, but pool {pool.name!r} has {len(pool.hosts)} hosts and each "
+                f"VM needs one of its own; lower count to {len(pool.hosts)}, add hosts, or drop anti_affinity",
+            )
+        ]
+    return []
+
+
 def _vm_group_problems(
     fleet: Fleet,
     position: int,
@@ -302,6 +323,8 @@ def _vm_group_problems(
     elif group.host is not None and group.host not in {host.name for host in pool.hosts}:
         hosts = [h.name for h in pool.hosts]
         found.append(_dangling(fleet, (*here, "host"), group.host, f"host of pool {pool.name!r}", hosts))
+    if pool is not None and group.anti_affinity:
+        found += _anti_affinity_problems(fleet, here, group, pool)
     template = templates.get(group.template)
     if template is None:
         found.append(_dangling(fleet, (*here, "template"), group.template, "template", templates))
