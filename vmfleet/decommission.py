@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from vmfleet.plan import split_instance_name, vm_names
 from vmfleet.problems import Problem, config_path, shown
-from vmfleet.spec import Fleet, Host
+from vmfleet.spec import Fleet
 
 LOCAL_URIS = ("qemu:///system", "qemu:///session")
 
@@ -107,7 +107,7 @@ def _drops_vms(fleet: Fleet, group: str, previously_deployed: Collection[str]) -
 
 
 def _retire_problems(fleet: Fleet) -> list[Problem]:
-    """A retired group's archive is written from the host's files, so its hosts must be local."""
+    """Only libvirt pools decommission VMs."""
     pools = {pool.name: pool for pool in fleet.host_pools}
     found = []
     for position, group in enumerate(fleet.vms):
@@ -122,17 +122,6 @@ def _retire_problems(fleet: Fleet) -> list[Problem]:
                     config_path(("vms", position, "retire"), fleet),
                     f"group {group.name!r} is on {pool.platform} pool {pool.name!r}, where vmfleet cannot "
                     "decommission VMs yet (libvirt pools only): remove retire, and retire the VMs on the cluster",
-                )
-            )
-            continue
-        remote = [host.name for host in pool.hosts if isinstance(host, Host) and not is_local(host.uri)]
-        if group.retire.archive and remote:
-            found.append(
-                Problem(
-                    config_path(("vms", position, "retire", "archive"), fleet),
-                    f"found true, but pool {pool.name!r} has remote hosts ({', '.join(remote)}), whose disks and "
-                    "logs vmfleet cannot copy yet: set archive: false (the VMs are still shut down, taken out of "
-                    "DHCP, DNS and backups, and recorded), and back them up on the host",
                 )
             )
     return found

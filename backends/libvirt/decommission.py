@@ -7,18 +7,18 @@ checklist, in order, and records each step with what it found:
 2. snapshots deleted, with their data (`snapshots.delete_all`);
 3. its DHCP reservation and DNS record removed from each segment network (the same removal as
    `AddressReservation`'s delete; the program no longer declares them, so their resources go too);
-4. a final backup of the disk: `qemu-img convert` of the volume (its backing template image
-   folded in, so the copy stands alone) into the archive, with its SHA-256 (skipped with
-   `archive: false`);
-5. the console log and QEMU's log copied into the archive;
+4. a final backup of the disk: the volume and its backing template image streamed from the host
+   over its libvirt connection and joined into one compressed qcow2 that stands alone
+   (`volume_download`), with its SHA-256 (skipped with `archive: false`);
+5. the console log and QEMU's log copied into the archive (local hosts: libvirt has no call that
+   reads a host's files, so a remote host's logs stay there, and the record says so);
 6. the program left it out of backup tiers and monitoring targets (`left_out_of`);
 7. the manifest (`manifest.json`: tags, owner, cost center, dates, checksum) and the decommission
    record (`record.json`, `record.md`) written.
-The archive is `<archive_dir>/<stack>/<vm>-<UTC time>/`, on the machine that runs `up`, which must
-be the VM's host (validation refuses `archive: true` on remote hosts). A failed step fails the
-create: the resource is not recorded, and the next `up` runs the whole checklist again (each step
-is safe to repeat), in a new archive folder. Nothing is undone by deleting the resource (the VM's
-own removal destroys it): the archive and the records stay.
+The archive is `<archive_dir>/<stack>/<vm>-<UTC time>/`, on the machine that runs `up`, whatever
+host the VM is on. A failed step fails the create: the resource is not recorded, and the next `up`
+runs the whole checklist again (each step is safe to repeat), in a new archive folder. Nothing is
+undone by deleting the resource (the VM's own removal destroys it): the archive and the records stay.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import datetime as dt
 import hashlib
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -39,11 +38,11 @@ from backends.libvirt import snapshots
 from backends.libvirt.host_call import Progress, call, lookup
 from backends.libvirt.provider_base import LibvirtProvider
 from backends.libvirt.reservation import AddressReservationProvider
+from backends.libvirt.volume_download import Layer, download_chain, join
 from backends.state_registry import RecordedProvider
-from vmfleet.images import QEMU_IMG
+from vmfleet.decommission import is_local
 
 RECORD_SCHEMA = "vmfleet/decommission/1"
-BACKUP_TIMEOUT_S = 3600
 SHUTDOWN_REPEAT_S = 10
 """The ACPI power button is pressed again this often while the guest runs (one still booting has no
 handler for it yet, and an ACPI event is not queued)."""
@@ -130,29 +129,35 @@ class DecommissionProvider(RecordedProvider, LibvirtProvider):
         return ", ".join(dropped) or "it had none"
 
     def _backup(self, props: dict[str, Any], folder: Path) -> dict[str, Any]:
-        def path_of(conn: Any, _progress: Progress) -> str:
+        """The disk with its backing chain, streamed here over the host's libvirt connection (so a
+        remote host's as a local one's) and joined into one compressed qcow2 (`volume_download`)."""
+        stem = f"{props['vm']}-disk"
+
+        def fetch(conn: Any, progress: Progress) -> list[Layer]:
             pool = conn.storagePoolLookupByName(props["pool"])
             volume = lookup(pool.storageVolLookupByName, props["volume"])
             if volume is None:
                 raise RuntimeError(f"the disk volume {props['volume']} is gone from pool {props['pool']}")
-            return str(volume.path())
+            return download_chain(conn, volume, folder, stem, progress)
 
-        source = call(props["uri"], f"find the disk of {props['domain']}", path_of, read_only=True)
-        target = folder / f"{props['vm']}-disk.qcow2"
-        subprocess.run(
-            [QEMU_IMG, "convert", "-q", "-c", "-O", "qcow2", source, str(target)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=BACKUP_TIMEOUT_S,
-        )
+        layers = call(props["uri"], f"download the disk of {props['domain']}", fetch)
+        target = folder / f"{stem}.qcow2"
+        join(layers, target)
         digest = hashlib.sha256()
         with target.open("rb") as handle:
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
-        return {"file": target.name, "source": source, "bytes": target.stat().st_size, "sha256": digest.hexdigest()}
+        return {
+            "file": target.name,
+            "source": f"{layers[0].host_path} on {props['uri']}",
+            "layers": [layer.host_path for layer in layers],
+            "bytes": target.stat().st_size,
+            "sha256": digest.hexdigest(),
+        }
 
     def _copy_logs(self, props: dict[str, Any], folder: Path) -> str:
+        if not is_local(props["uri"]):  # libvirt has no call that reads a host's log files
+            return f"not archived: {', '.join(props['logs'])} stay on {props['uri']}; copy them from that host"
         copied, missing = [], []
         for log in props["logs"]:
             source = Path(log)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -18,6 +19,7 @@ from pulumi import automation as auto
 
 from backends.libvirt import names
 from tests.engine.harness import URI, EphemeralStack, host_objects
+from vmfleet.images import QEMU_IMG
 
 pytestmark = pytest.mark.engine
 
@@ -114,6 +116,15 @@ def test_removal_without_retire_is_refused_and_retire_then_removal_decommissions
         manifest = json.loads((folder / "manifest.json").read_text())
         disk = folder / manifest["disk"]["file"]
         assert manifest["disk"]["sha256"] == sha256(disk), "the archived disk matches its manifest"
+        # Streamed over libvirt with its template image under it, joined here into one image that
+        # stands alone and holds what the VM's disk (still on the host) holds.
+        live_disk, base_image = manifest["disk"]["layers"]
+        assert Path(base_image).name == names.base_volume(prefix, "tiny", declared["templates"][0]["version"])
+        info = json.loads(subprocess.run([QEMU_IMG, "info", "--output=json", str(disk)], capture_output=True,
+                                         text=True, check=True).stdout)  # fmt: skip
+        assert "backing-filename" not in info and info["format"] == "qcow2"
+        compared = subprocess.run([QEMU_IMG, "compare", str(disk), live_disk], capture_output=True, text=True)
+        assert compared.returncode == 0, compared.stdout + compared.stderr
         assert manifest["owner"] == "qa@example.com" and manifest["cost_center"] == "CC-7777"
         assert manifest["reason"] == "replaced by the new web tier (CHG-1234)"
         steps = {step["step"]: step for step in record["steps"]}
