@@ -150,6 +150,10 @@ class ClusterServices(Protocol):
     def high_availability(self, vm: VmHandle, host: HostHandle, parent: pulumi.Resource) -> None:
         """Have the cluster restart `vm` on another node when `host` fails, preferring `host`."""
 
+    def keep_apart(self, group: str, pool: str, vms: Sequence[VmHandle], parent: pulumi.Resource) -> None:
+        """Have the cluster keep `vms` (a critical anti_affinity group's, each passed to
+        `high_availability` first) on separate nodes when it moves them, where it can."""
+
     def access_grant(
         self,
         grant: AccessGrant,

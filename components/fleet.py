@@ -124,6 +124,11 @@ class Fleet(pulumi.ComponentResource):
                     members.setdefault(vm.pool, []).append(self.vms[vm.name].handle)
             if members:
                 BackupTier(f"{name}-{tier.name}-backup", tier, members, cluster_services, child)
+        for group in fleet.vms:
+            if group.critical and group.anti_affinity and group.pool in cluster_services:
+                kept_apart = [self.vms[vm.name].handle for vm in plan.instances if vm.group == group.name]
+                if len(kept_apart) > 1:
+                    cluster_services[group.pool].keep_apart(group.name, group.pool, kept_apart, self)
         for position, grant in enumerate(fleet.access):
             scope: dict[str, tuple[list[str], list[VmHandle]]] = {}
             for pool_name in cluster_services:

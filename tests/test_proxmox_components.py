@@ -270,6 +270,49 @@ def test_critical_vms_are_ha_resources_that_prefer_their_node_and_go_first(built
     assert group["nodes"][db.inputs["nodeName"]] == 2 and sorted(group["nodes"].values()) == [1, 2]
 
 
+def ha_rules_fleet() -> dict[str, Any]:
+    """`cluster_fleet` on PVE 9 HA rules, with the web group critical and kept apart."""
+    raw = cluster_fleet()
+    raw["host_pools"][0]["proxmox"]["ha"] = "rules"
+    raw["vms"][0].update({"critical": True, "anti_affinity": True})
+    return raw
+
+
+def test_on_ha_rules_each_critical_vm_prefers_its_node_by_a_rule_of_its_own() -> None:
+    built = run_program(ha_rules_fleet(), secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    assert built.of_type("proxmoxve:index/hagroup:Hagroup") == [], "no PVE 8 HA groups"
+    ha = {r.name: r for r in built.of_type("proxmoxve:index/haresource:Haresource")}
+    assert set(ha) == {"test-web-01-ha", "test-web-02-ha", "test-db-01-ha"}
+    assert all("group" not in resource.inputs for resource in ha.values())
+    rules = {r.inputs["rule"]: r for r in built.of_type("proxmoxve:index/harule:Harule")}
+    db_rule = rules["test-db-01-prefer"]
+    node = vms(built)["test-db-01"].inputs["nodeName"]
+    assert db_rule.inputs["type"] == "node-affinity" and db_rule.inputs["strict"] is False
+    assert db_rule.inputs["resources"] == [f"vm:{vm_id(built, 'test-db-01')}"]
+    assert db_rule.inputs["nodes"] == {"pve-01": 2 if node == "pve-01" else 1, "pve-02": 2 if node == "pve-02" else 1}
+    assert ha["test-db-01-ha"].urn in db_rule.dependencies, "a rule names HA resources that exist"
+
+
+def test_on_ha_rules_a_critical_anti_affinity_group_is_kept_apart_by_a_negative_rule() -> None:
+    built = run_program(ha_rules_fleet(), secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    machines = vms(built)
+    assert machines["test-web-01"].inputs["nodeName"] != machines["test-web-02"].inputs["nodeName"]
+    apart = [r for r in built.of_type("proxmoxve:index/harule:Harule") if r.inputs["type"] == "resource-affinity"]
+    assert [r.inputs["rule"] for r in apart] == ["test-web-apart"], "db has one VM: nothing to keep apart"
+    assert apart[0].inputs["affinity"] == "negative"
+    assert apart[0].inputs["resources"] == [f"vm:{vm_id(built, f'test-web-0{n}')}" for n in (1, 2)]
+    ha = {r.name: r for r in built.of_type("proxmoxve:index/haresource:Haresource")}
+    assert {ha["test-web-01-ha"].urn, ha["test-web-02-ha"].urn} <= set(apart[0].dependencies)
+
+
+def test_on_ha_groups_a_kept_apart_group_gets_no_rule() -> None:
+    raw = ha_rules_fleet()
+    raw["host_pools"][0]["proxmox"]["ha"] = "groups"
+    built = run_program(raw, secrets={"pve-token": TOKEN, "ops-pw": "$6$h"})
+    assert built.of_type("proxmoxve:index/harule:Harule") == []
+    assert len(built.of_type("proxmoxve:index/hagroup:Hagroup")) == 2
+
+
 def test_access_grants_become_roles_groups_and_acls_on_their_scope(built: Built) -> None:
     roles = {r.inputs["roleId"]: r.inputs["privileges"] for r in built.of_type("proxmoxve:index/roleLegacy:RoleLegacy")}
     assert roles["test-vm-user"] == ["VM.Audit", "VM.Console", "VM.PowerMgmt"]

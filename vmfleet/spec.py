@@ -107,6 +107,12 @@ class ProxmoxCluster(Strict):
         pattern=r"^[a-z][a-z0-9]{0,9}$",
         description="The VLAN-aware Linux bridge on every node that VM NICs attach to, tagged with the segment's vlan.",
     )
+    ha: Literal["groups", "rules"] = Field(
+        default="groups",
+        description="How critical VMs prefer their node: `groups` (Proxmox VE 8: an HA group per node) or `rules` "
+        "(Proxmox VE 9: a node-affinity rule per VM, and a negative resource-affinity rule per critical "
+        "anti_affinity group, which keeps its VMs on separate nodes through HA recoveries too).",
+    )
 
 
 class HostPool(Strict):

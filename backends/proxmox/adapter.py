@@ -77,6 +77,7 @@ class ProxmoxBackend:
         self._roles: dict[tuple[str, AccessRole], proxmox.RoleLegacy] = {}
         self._groups_made: dict[tuple[str, str], proxmox.GroupLegacy] = {}
         self._ha_groups: dict[str, proxmox.Hagroup] = {}
+        self._ha_resources: dict[str, tuple[pulumi.Output[str], proxmox.Haresource]] = {}
 
     @staticmethod
     def applies_address(nic: NicAddress) -> bool:
@@ -383,19 +384,50 @@ class ProxmoxBackend:
         )
 
     def high_availability(self, vm: VmHandle, host: HostHandle, parent: pulumi.Resource) -> None:
-        """An HA resource on the VM's id in an HA group that prefers its node (PVE 8 HA groups).
+        """An HA resource on the VM's id that prefers its node: through an HA group that prefers it
+        (`ha: groups`, PVE 8) or a node-affinity rule of its own (`ha: rules`, PVE 9), priority 2 on
+        its node and 1 on the others, not strict.
 
         The HA resource depends on the VM, so a destroy removes it first: Proxmox refuses to delete
-        a VM that HA still manages.
+        a VM that HA still manages; a rule depends on its HA resources, which it must name.
         """
-        group = self._ha_group(host, parent)
-        proxmox.Haresource(
+        by_rules = self._clusters[host.pool].ha == "rules"
+        resource_id = vm.vm_id.apply(lambda vm_id: f"vm:{vm_id}")
+        ha = proxmox.Haresource(
             f"{self.prefix}-{vm.name}-ha",
-            resource_id=vm.vm_id.apply(lambda vm_id: f"vm:{vm_id}"),
+            resource_id=resource_id,
             state="started",
-            group=group.group,
+            group=None if by_rules else self._ha_group(host, parent).group,
             comment=f"vmfleet {self.prefix}: {vm.name} is critical",
             opts=self._cluster(host.pool, parent, depends_on=[vm.resource]),
+        )
+        self._ha_resources[vm.name] = (resource_id, ha)
+        if by_rules:
+            proxmox.Harule(
+                f"{self.prefix}-{vm.name}-ha-rule",
+                rule=names.ha_node_rule(self.prefix, vm.name),
+                type="node-affinity",
+                resources=[resource_id],
+                nodes=self._preferring(host),
+                strict=False,
+                comment=f"vmfleet {self.prefix}: {vm.name} runs on {host.name} when it is up",
+                opts=self._cluster(host.pool, parent, depends_on=[ha]),
+            )
+
+    def keep_apart(self, group: str, pool: str, vms: Sequence[VmHandle], parent: pulumi.Resource) -> None:
+        """A negative resource-affinity rule over the group's HA resources (`ha: rules`, PVE 9). PVE 8
+        HA groups cannot say it (`ha: groups`): there placement alone keeps the VMs apart."""
+        if self._clusters[pool].ha != "rules":
+            return
+        members = [self._ha_resources[vm.name] for vm in vms]
+        proxmox.Harule(
+            f"{self.prefix}-{group}-ha-apart",
+            rule=names.ha_apart_rule(self.prefix, group),
+            type="resource-affinity",
+            affinity="negative",
+            resources=[resource_id for resource_id, _ in members],
+            comment=f"vmfleet {self.prefix}: the VMs of group {group} on separate nodes",
+            opts=self._cluster(pool, parent, depends_on=[ha for _, ha in members]),
         )
 
     def _ha_group(self, host: HostHandle, parent: pulumi.Resource) -> proxmox.Hagroup:
@@ -403,12 +435,16 @@ class ProxmoxBackend:
             self._ha_groups[host.name] = proxmox.Hagroup(
                 f"{self.prefix}-{host.name}-ha-group",
                 group=names.ha_group(self.prefix, host.name),
-                nodes={node: (2 if node == host.name else 1) for node in self._nodes[host.pool]},
+                nodes=self._preferring(host),
                 restricted=False,
                 comment=f"vmfleet {self.prefix}: run on {host.name} when it is up",
                 opts=self._cluster(host.pool, parent),
             )
         return self._ha_groups[host.name]
+
+    def _preferring(self, host: HostHandle) -> dict[str, int]:
+        """HA node priorities that prefer `host`: 2 there, 1 on every other node of its cluster."""
+        return {node: (2 if node == host.name else 1) for node in self._nodes[host.pool]}
 
     def access_grant(
         self,

@@ -47,6 +47,16 @@ def ha_group(prefix: str, node: str) -> str:
     return f"{prefix}-prefer-{node}"
 
 
+def ha_node_rule(prefix: str, vm_name: str) -> str:
+    """The node-affinity HA rule by which a VM prefers its node (PVE 9)."""
+    return f"{prefix}-{vm_name}-prefer"
+
+
+def ha_apart_rule(prefix: str, group: str) -> str:
+    """The negative resource-affinity HA rule that keeps a group's VMs on separate nodes (PVE 9)."""
+    return f"{prefix}-{group}-apart"
+
+
 SDN_ID_LENGTH = 8
 """SDN zone and VNet ids are short words (Proxmox VE refuses longer ones)."""
 

@@ -69,17 +69,49 @@ def test_prod_previews_its_fleet_with_policies_and_no_cluster(prod: EphemeralSta
     # The provider checked each VM's cloud-init network: static segments (dmz, db) get their planned
     # address, the first NIC's static segment the default route; DHCP segments (web, app) ask DHCP.
     checked = {
-        step["urn"].split("::")[-1]: step["newState"]["inputs"]["initialization"]["ipConfigs"]
+        step["urn"].split("::")[-1]: [
+            {key: value for key, value in config["ipv4"].items() if key != "__defaults"}  # the engine's bookkeeping
+            for config in step["newState"]["inputs"]["initialization"]["ipConfigs"]
+        ]
         for step in plan["steps"]
         if step["op"] == "create"
         and step["urn"].split("::")[-1] in {"prod-lb-01", "prod-pg-01", "prod-pg-03", "prod-web-01"}
     }
     assert checked == {
-        "prod-lb-01": [{"ipv4": {"address": "10.20.0.2/24", "gateway": "10.20.0.1"}}, {"ipv4": {"address": "dhcp"}}],
-        "prod-pg-01": [{"ipv4": {"address": "10.20.4.2/24", "gateway": "10.20.4.1"}}],
-        "prod-pg-03": [{"ipv4": {"address": "10.20.4.4/24", "gateway": "10.20.4.1"}}],
-        "prod-web-01": [{"ipv4": {"address": "dhcp"}}],
+        "prod-lb-01": [{"address": "10.20.0.2/24", "gateway": "10.20.0.1"}, {"address": "dhcp"}],
+        "prod-pg-01": [{"address": "10.20.4.2/24", "gateway": "10.20.4.1"}],
+        "prod-pg-03": [{"address": "10.20.4.4/24", "gateway": "10.20.4.1"}],
+        "prod-web-01": [{"address": "dhcp"}],
     }
+
+
+def test_prod_on_pve_9_ha_rules_previews_a_rule_per_critical_vm_and_per_group_kept_apart(
+    ephemeral: EphemeralStack, tmp_path: Path
+) -> None:
+    declaration = copy.deepcopy(stack_declaration("prod"))
+    declaration["host_pools"][0]["proxmox"]["ha"] = "rules"
+    ephemeral.declare(declaration)
+    assert ephemeral.stack is not None
+    ephemeral.stack.set_config("vmfleet:pve-token", auto.ConfigValue(value=TOKEN, secret=True))
+    result = preview(ephemeral, tmp_path / "trace", prod_policy_config(ephemeral), "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    rules = {
+        step["urn"].split("::")[-1]: step["newState"]["inputs"]
+        for step in plan["steps"]
+        if step["op"] == "create" and step["urn"].split("::")[2].endswith("harule:Harule")
+    }
+    assert sorted(rules) == sorted(
+        [f"prod-{vm}-ha-rule" for vm in ("lb-01", "lb-02", "pg-01", "pg-02", "pg-03")]
+        + ["prod-lb-ha-apart", "prod-pg-ha-apart"]
+    )
+    assert (
+        rules["prod-pg-ha-apart"]["type"] == "resource-affinity" and rules["prod-pg-ha-apart"]["affinity"] == "negative"
+    )
+    assert rules["prod-pg-01-ha-rule"]["type"] == "node-affinity" and rules["prod-pg-01-ha-rule"]["strict"] is False
+    creates = Counter(step["urn"].split("::")[2].split("$")[-1] for step in plan["steps"] if step["op"] == "create")
+    assert creates["proxmoxve:index/hagroup:Hagroup"] == 0
+    assert set(addresses(tmp_path / "trace")) <= LOOPBACK
 
 
 def test_a_violating_prod_declaration_is_blocked_at_preview(ephemeral: EphemeralStack, tmp_path: Path) -> None:
