@@ -8,9 +8,8 @@ on its node (linked or full, as the cluster declares), sized from the catalog, i
 cluster's VLAN-aware bridge tagged with each segment's VLAN and with the firewall flag on firewalled
 segments, cloud-init (user, keys, password hash, a static segment's planned address, else DHCP),
 the full tag document as its description, the mandatory tags as Proxmox tags, and its project's
-resource pool. Per cluster: a security group
-per firewalled segment, an IP set per segment a rule names as its peer, and a resource pool per
-project.
+resource pool. Per cluster: a security group per firewalled segment, an IP set per segment a rule
+names as its peer, and a resource pool per project.
 
 Clones of one template on one node take the template's lock: the provider's `clone.retries` makes
 Proxmox retry a clone that finds the lock taken (`CLONE_RETRIES`), so clones are not serialised.
