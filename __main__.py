@@ -102,30 +102,45 @@ def deploy(fleet_plan: FleetPlan, thresholds: monitoring.Thresholds | None) -> F
 
 namespace = f"{pulumi.get_project()}:"
 previous = previous_deployment()
-try:
-    checked = plan(
-        config.require_object(CONFIG_KEY),
-        source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
-        previous_placement=previous.placement,
-        previously_protected=previous.protected,
-        previous_addresses=previous.addresses,
-        previously_retired=previous.retired,
-        is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
-        inspect_image=images.virtual_size,
-    )
-    thresholds = monitoring_thresholds(checked.fleet)
-except FleetDeclarationError as error:
-    if not destroying:
-        raise pulumi.RunError(str(error)) from None
+
+
+def checked_plan() -> tuple[FleetPlan, monitoring.Thresholds | None] | None:
+    """The declaration, checked and placed; None under `make down` when it is not valid."""
+    try:
+        checked = plan(
+            config.require_object(CONFIG_KEY),
+            source=f"Pulumi.{pulumi.get_stack()}.yaml ({namespace}{CONFIG_KEY})",
+            previous_placement=previous.placement,
+            previously_protected=previous.protected,
+            previous_addresses=previous.addresses,
+            previously_retired=previous.retired,
+            is_secret=lambda key: pulumi.runtime.is_config_secret(namespace + key),
+            inspect_image=images.virtual_size,
+        )
+        return checked, monitoring_thresholds(checked.fleet)
+    except FleetDeclarationError as error:
+        if not destroying:
+            raise pulumi.RunError(str(error)) from None
+        pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
+        return None
+
+
+if destroying and not previous.recorded:
+    # `make down` of a stack never deployed, or destroyed already: nothing to delete, and whatever the
+    # program declared would only be written into the state. The Domains' hooks still, for a first
+    # `up` killed before it exported anything.
+    pulumi.log.info("the stack has no outputs: it was never deployed, or is destroyed already")
+    SnapshotHooks(SnapshotPolicy(), destroying=True)
+elif (planned := checked_plan()) is None:
     # `make down` deletes what the state holds whatever the declaration says; it only needs the
     # hooks its Domains name (without the hosts, they cannot delete the VMs' snapshots first).
-    pulumi.log.warn(f"the declaration is not valid, so the VMs' snapshots are not deleted first:\n{error}")
     SnapshotHooks(SnapshotPolicy(), destroying=True)
 else:
     # Also under `make down` (pulumi destroy --run-program), which deletes everything regardless:
     # the engine then calls the hooks of the resources the program declares. It declares only the
     # hosts the last deployment reached: a provider for any other would be created for nothing,
     # and one that does not answer fails the whole destroy.
+    checked, thresholds = planned
     if destroying and previous.hosts is not None:
         unreached = [host for host in checked.host_names if host not in previous.hosts]
         if unreached:

@@ -43,8 +43,10 @@ class PreviousDeployment:
     retired: frozenset[str] = frozenset()
     """Names of the VMs whose decommission is done."""
     hosts: frozenset[str] | None = None
-    """The hosts it declared objects on: none when the stack has no outputs at all (never deployed,
-    or destroyed); None when its outputs do not say (deployed by a version without the output)."""
+    """The hosts it declared objects on; None when its outputs do not say (none at all, or deployed
+    by a version without the output)."""
+    recorded: bool = False
+    """Whether the stack has outputs at all: false when it was never deployed, or is destroyed."""
 
 
 def previous_deployment() -> PreviousDeployment:
@@ -78,5 +80,6 @@ def previous_deployment() -> PreviousDeployment:
         retired=frozenset(
             str(vm) for vm, record in (retired.items() if isinstance(retired, Mapping) else []) if record
         ),
-        hosts=frozenset(str(host) for host in hosts) if isinstance(hosts, list) else (None if outputs else frozenset()),
+        hosts=frozenset(str(host) for host in hosts) if isinstance(hosts, list) else None,
+        recorded=bool(outputs),
     )

@@ -206,11 +206,11 @@ def run_program(
     @pulumi.runtime.test
     def run() -> Any:
         namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
-        fleet: Fleet = namespace["fleet"]
+        fleet: Fleet | None = namespace.get("fleet")  # none when the program declares no fleet (a `make down`)
         built.fleet = fleet
         root = pulumi.runtime.get_root_resource()
         exported = pulumi.Output.from_input(getattr(root, "outputs", {})).apply(built.exports.update)
-        return pulumi.Output.all(exported, *[vm.vm_id for vm in fleet.vms.values()])
+        return pulumi.Output.all(exported, *[vm.vm_id for vm in (fleet.vms.values() if fleet else [])])
 
     run()
     return built

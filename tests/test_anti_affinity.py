@@ -79,3 +79,11 @@ def test_no_room_on_the_hosts_left_names_anti_affinity() -> None:
     assert "pg-03 from vms[1] (pg): 1 vCPU, 128 MiB (anti_affinity: only on a host without a VM of group pg)" in str(
         refused.value
     )
+
+
+def test_a_one_host_pool_is_named_in_the_singular() -> None:
+    raw = valid()
+    raw["host_pools"][0]["hosts"] = raw["host_pools"][0]["hosts"][:1]
+    raw["vms"][0]["anti_affinity"] = True
+    with pytest.raises(FleetDeclarationError, match=r"count 2, but pool 'pool-a' has 1 host and each VM needs"):
+        plan(raw)

@@ -4,6 +4,7 @@ reservation, gets its decommission, leaves the backup tiers, and the lease polic
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pulumi
 import pytest
 from vmpolicies import expiry_notice, lifespan
 
-from backends.libvirt.decommission import DecommissionProvider
+from backends.libvirt.decommission import DecommissionProvider, _manifest
 from tests.declarations import valid
 from tests.harness import last_registrations, run_program
 from tests.policies.helpers import violations
@@ -145,3 +146,11 @@ def test_a_remote_hosts_logs_stay_there_and_the_record_says_where(tmp_path: Path
         f"not archived: {logs[0]}, {logs[1]} stay on qemu+ssh://ops@kvm-03/system; copy them from that host"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_record_writes_counts_as_counts() -> None:
+    """Numbers reach the provider as floats; the manifest says `1 vCPU`, not `1.0 vCPU`."""
+    facts = {"size": "nano", "vcpus": 1.0, "memory_mib": 128.0, "disk_gib": 1.0, "tags": {}}
+    props = {"facts": facts, "stack": "dev", "vm": "web-01", "domain": "dev-web-01", "reason": "r"}
+    manifest = _manifest(props, dt.datetime(2026, 12, 2, tzinfo=dt.UTC), {})
+    assert manifest["size"] == "nano (1 vCPU, 128 MiB, 1 GiB disk)"

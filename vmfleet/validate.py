@@ -282,6 +282,10 @@ def _peer_problem(fleet: Fleet, location: Location, rule: FirewallRule, segments
     )
 
 
+def _hosts_text(count: int) -> str:
+    return f"{count} host" if count == 1 else f"{count} hosts"
+
+
 def _anti_affinity_problems(fleet: Fleet, here: Location, group: VmGroup, pool: HostPool) -> list[Problem]:
     """A host per VM: a group pinned to one host, or larger than its pool, cannot be kept apart."""
     if group.host is not None and group.count > 1:
@@ -296,8 +300,8 @@ def _anti_affinity_problems(fleet: Fleet, here: Location, group: VmGroup, pool: 
         return [
             Problem(
                 config_path((*here, "anti_affinity"), fleet),
-                f"found true with count {group.count}, but pool {pool.name!r} has {len(pool.hosts)} hosts and each "
-                f"VM needs one of its own; lower count to {len(pool.hosts)}, add hosts, or drop anti_affinity",
+                f"found true with count {group.count}, but pool {pool.name!r} has {_hosts_text(len(pool.hosts))} and "
+                f"each VM needs one of its own; lower count to {len(pool.hosts)}, add hosts, or drop anti_affinity",
             )
         ]
     return []

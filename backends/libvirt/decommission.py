@@ -169,6 +169,11 @@ class DecommissionProvider(RecordedProvider, LibvirtProvider):
         return ", ".join([*copied, *missing])
 
 
+def _whole(number: Any) -> Any:
+    """A count as a count: numbers reach a dynamic provider as floats (`1.0`), the record says `1`."""
+    return int(number) if isinstance(number, float) and number.is_integer() else number
+
+
 def _now_text() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -192,8 +197,8 @@ def _manifest(props: dict[str, Any], started: dt.datetime, backup: dict[str, Any
         "expires": tags.get("expires"),
         "tags": tags,
         "template": f"{facts.get('template')} {facts.get('template_version')}",
-        "size": f"{facts.get('size')} ({facts.get('vcpus')} vCPU, {facts.get('memory_mib')} MiB, "
-        f"{facts.get('disk_gib')} GiB disk)",
+        "size": f"{facts.get('size')} ({_whole(facts.get('vcpus'))} vCPU, {_whole(facts.get('memory_mib'))} MiB, "
+        f"{_whole(facts.get('disk_gib'))} GiB disk)",
         "segments": facts.get("segments"),
         "disk": backup or None,
     }

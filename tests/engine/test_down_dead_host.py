@@ -69,6 +69,15 @@ def test_a_host_declared_since_the_last_up_is_left_out_of_make_down(
     assert after.stderr.count("not checked for leftovers:") == 2, after.stderr
     assert "2 host(s) could not be checked" in after.stderr
     assert "outside its state" not in after.stderr, "nothing was left on the host that answered"
+    # A second `make down` has nothing to do: it declares nothing, so the state keeps no resource of
+    # ours (it used to write the fleet's components into it, and the next `down` deleted them again).
+    again = ephemeral.cli_down(timeout=600)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "nothing was deployed, or" not in again.stdout
+    assert "it was never deployed, or is destroyed already" in again.stdout
+    export = ephemeral.cli("stack", "export")
+    kept = {resource["type"] for resource in json.loads(export.stdout)["deployment"].get("resources") or []}
+    assert kept <= {"pulumi:pulumi:Stack", "pulumi:providers:pulumi"}, "only the engine's own records"
 
 
 def test_a_host_that_stops_answering_keeps_its_objects_in_the_state_until_it_answers(
