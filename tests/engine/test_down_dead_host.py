@@ -73,7 +73,6 @@ def test_a_host_declared_since_the_last_up_is_left_out_of_make_down(
     # ours (it used to write the fleet's components into it, and the next `down` deleted them again).
     again = ephemeral.cli_down(timeout=600)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "nothing was deployed, or" not in again.stdout
     assert "it was never deployed, or is destroyed already" in again.stdout
     export = ephemeral.cli("stack", "export")
     kept = {resource["type"] for resource in json.loads(export.stdout)["deployment"].get("resources") or []}
