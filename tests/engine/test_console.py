@@ -31,17 +31,31 @@ def console_text(log: Path) -> str:
     return log.read_text(errors="replace").replace("\r", "") if log.exists() else ""
 
 
-def wait_for_ready(log: Path) -> tuple[re.Match[str], str]:
-    """The first `ready` line in the console log, and the text after it."""
-    deadline = time.monotonic() + BOOT_SECONDS
-    while time.monotonic() < deadline:
-        text = console_text(log)
-        found = READY.search(text)
-        if found is not None:
-            return found, text[found.end() :]
-        time.sleep(2)
+def wait_for_ready(log: Path, domain_name: str) -> tuple[re.Match[str], str]:
+    """The first `ready` line in the console log, and the text after it.
+
+    Once in a full CI run (2026-12-02), an emulated guest went silent for 300 s right after
+    "cloud-init seed on /dev/sr0" while its twin booted in seconds; the same test alone passes in
+    19 s. So a guest with no ready line in time is reset once (the log shows both boots), and the
+    second boot must give the line.
+    """
+    for boot in (1, 2):
+        deadline = time.monotonic() + BOOT_SECONDS
+        while time.monotonic() < deadline:
+            text = console_text(log)
+            found = READY.search(text)
+            if found is not None:
+                return found, text[found.end() :]
+            time.sleep(2)
+        if boot == 1:
+            print(f"{domain_name}: no ready line within {BOOT_SECONDS} s; resetting it once")
+            conn = libvirt.open(URI)
+            try:
+                conn.lookupByName(domain_name).reset(0)
+            finally:
+                conn.close()
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log file)"
-    raise AssertionError(f"no ready line in {log} within {BOOT_SECONDS} s; it ends:\n{tail}")
+    raise AssertionError(f"no ready line in {log} within {BOOT_SECONDS} s, twice (reset between); it ends:\n{tail}")
 
 
 def serial_log_file(domain_name: str) -> str | None:
@@ -75,7 +89,7 @@ def test_console_log_shows_declared_hostname_reserved_addresses_keys_and_a_login
         domain_name = names.domain(prefix, vm)
         log = Path(names.console_log(domain_name))
         assert serial_log_file(domain_name) == str(log), "the serial console is logged on the host"
-        ready, after = wait_for_ready(log)
+        ready, after = wait_for_ready(log, domain_name)
         hostname, shown, keys = ready.groups()
         assert hostname == vm
         # NICs are in segment order: eth0 on front (its DHCP reservation), eth1 on back (static).
