@@ -118,8 +118,9 @@ def find(fleet: Fleet, managed: Managed, unreachable: list[str] | None = None) -
 def remove(fleet: Fleet, managed: Managed) -> list[Leftover]:
     """Remove every object `find` reports; returns what was removed."""
     removed: list[Leftover] = []
+    found = find(fleet, managed)  # once: each host's removal leaves the others' objects as they were
     for uri, storage_dir in _hosts(fleet):
-        leftovers = [item for item in find(fleet, managed) if item.uri == uri]
+        leftovers = [item for item in found if item.uri == uri]
         call(uri, "remove leftovers", partial(_remove_on, leftovers=leftovers, prefix=fleet.prefix))
         if uri in LOCAL_URIS and any(item.kind == "storage folder" for item in leftovers):
             shutil.rmtree(storage_dir, ignore_errors=True)
